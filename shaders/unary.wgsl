@@ -1,0 +1,13 @@
+// y = op(x) elementwise; `{{EXPR}}` is the op's expression in `x` (and the uniform `alpha`).
+struct Params { n: u32, alpha: f32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+
+fn op(x: f32, alpha: f32) -> f32 { return {{EXPR}}; }
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = flat_workgroup(wid, nwg) * 256u + lid;
+  if (i < params.n) { dst[i] = op(src[i], params.alpha); }
+}

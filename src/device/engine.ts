@@ -1,0 +1,228 @@
+/**
+ * The engine: one WebGPU device with its kernel runtime, buffer pools and variant choices. Platform-neutral;
+ * Node wires Dawn in through src/node.
+ */
+import { BufferPool, type PoolStats } from '../graph/pool.js';
+import { BYTES_PER_ELEMENT, dtypeOf, typedArrayFor, type AnyTypedArray, type DType } from '../graph/dtype.js';
+import { checkShape, sizeOf } from '../graph/shape.js';
+import { Storage, Tensor } from '../graph/tensor.js';
+import { KernelRuntime } from '../kernels/runtime.js';
+import { VariantChooser, type TuningStore } from '../kernels/variants.js';
+import { fmtShape, ShapeError } from './errors.js';
+import { busyWaiter, InFlight, type Waiter } from './waiter.js';
+
+export interface EngineOptions {
+  /** The WebGPU entry point; defaults to `navigator.gpu`. */
+  gpu?: GPU;
+  /** How to wait for GPU promises (Node supplies a polite waiter). */
+  waiter?: Waiter;
+  powerPreference?: GPUPowerPreference;
+  /** Where measured kernel-variant choices are remembered between runs. */
+  tuningStore?: TuningStore;
+}
+
+export interface AdapterReport {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  isFallbackAdapter: boolean;
+  subgroupMinSize: number | undefined;
+  subgroupMaxSize: number | undefined;
+  features: string[];
+  limits: Record<string, number>;
+}
+
+/** Limits requested at the adapter's maximum: kernels need big storage buffers and workgroups. */
+const WANTED_LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxComputeWorkgroupsPerDimension',
+  'maxStorageBuffersPerShaderStage',
+  'maxStorageTexturesPerShaderStage',
+  'maxTextureDimension2D',
+  'maxTextureArrayLayers',
+  'maxUniformBufferBindingSize',
+] as const;
+
+const WANTED_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'] as GPUFeatureName[];
+
+export const NO_ADAPTER_HELP =
+  'No WebGPU adapter was found. In Node, WebGPU comes from Dawn (npm package `webgpu`) over Vulkan: on a machine ' +
+  'without a GPU run `npm run setup` (installs Mesa lavapipe from Debian bookworm-backports: libvulkan1, ' +
+  'mesa-vulkan-drivers ≥ 25; bookworm\'s own Mesa 22.3 is rejected by Dawn). In a browser, use one with WebGPU ' +
+  'enabled (Chromium: --enable-unsafe-webgpu).';
+
+export class Engine {
+  readonly runtime: KernelRuntime;
+  readonly features: ReadonlySet<string>;
+  readonly variants: VariantChooser;
+  readonly inFlight: InFlight;
+  private readonly pool: BufferPool;
+  private readonly readPool: BufferPool;
+  private destroyed = false;
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly adapter: AdapterReport,
+    waiter: Waiter,
+    tuningStore?: TuningStore,
+  ) {
+    this.features = new Set(device.features as unknown as Iterable<string>);
+    this.inFlight = new InFlight(waiter);
+    this.runtime = new KernelRuntime(device, this.inFlight);
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    this.pool = new BufferPool(device, usage, 'fergpu tensor');
+    this.readPool = new BufferPool(device, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'fergpu readback');
+    this.runtime.onComplete.push((serial) => {
+      this.pool.completed(serial);
+      this.readPool.completed(serial);
+    });
+    this.variants = new VariantChooser(this, tuningStore);
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
+
+  get waitMode(): Waiter['mode'] {
+    return this.inFlight.waiter.mode;
+  }
+
+  /** Switches between sleeping and Dawn's busy-wait while GPU work is pending (benchmarks compare both). */
+  setWaiter(waiter: Waiter): void {
+    this.inFlight.waiter = waiter;
+  }
+
+  /** Subgroup size when the device runs subgroups at one fixed size, else undefined. */
+  get fixedSubgroupSize(): number | undefined {
+    if (!this.features.has('subgroups')) return undefined;
+    const { subgroupMinSize: lo, subgroupMaxSize: hi } = this.adapter;
+    return lo !== undefined && lo === hi ? lo : undefined;
+  }
+
+  /** An uninitialised tensor from the pool (kernels write every element). */
+  empty(shape: readonly number[], dtype: DType = 'f32'): Tensor {
+    checkShape('empty', shape);
+    const bytes = Math.max(sizeOf(shape) * BYTES_PER_ELEMENT, 4);
+    const limit = this.limits.maxStorageBufferBindingSize;
+    if (bytes > limit) throw new ShapeError('empty', `tensor ${fmtShape(shape)} needs ${bytes} bytes, over the device's storage-binding limit of ${limit}`);
+    return new Tensor(this, new Storage(this, this.pool.acquire(bytes)), [...shape], dtype);
+  }
+
+  /** A tensor holding `data` (copied). `shape` defaults to 1-D. */
+  tensor(data: AnyTypedArray | readonly number[], shape?: readonly number[], dtype?: DType): Tensor {
+    const dt = dtype ?? (ArrayBuffer.isView(data) ? dtypeOf(data) : 'f32');
+    const shp = shape ?? [data.length];
+    checkShape('tensor', shp);
+    if (sizeOf(shp) !== data.length) throw new ShapeError('tensor', `${data.length} values do not fill shape ${fmtShape(shp)} (${sizeOf(shp)} elements)`);
+    const t = this.empty(shp, dt);
+    this.write(t, data);
+    return t;
+  }
+
+  /** Overwrites a tensor's values from the CPU. */
+  write(t: Tensor, data: AnyTypedArray | readonly number[]): void {
+    if (data.length !== t.size) throw new ShapeError('write', `${data.length} values for tensor ${fmtShape(t.shape)} (${t.size} elements)`);
+    let typed: AnyTypedArray;
+    if (ArrayBuffer.isView(data) && dtypeOf(data) === t.dtype && !(data.buffer instanceof SharedArrayBufferCtor)) typed = data;
+    else {
+      // A fresh ArrayBuffer: Dawn's Node binding crashes on views of a SharedArrayBuffer.
+      typed = typedArrayFor(t.dtype, t.size);
+      typed.set(data as ArrayLike<number>);
+    }
+    if (t.size > 0) this.device.queue.writeBuffer(t.buffer, 0, typed.buffer, typed.byteOffset, t.size * BYTES_PER_ELEMENT);
+  }
+
+  /** Reads a tensor back: submits pending work, copies into a mappable buffer and waits. */
+  async read(t: Tensor): Promise<AnyTypedArray> {
+    const bytes = t.size * BYTES_PER_ELEMENT;
+    if (bytes === 0) {
+      await this.runtime.sync();
+      return typedArrayFor(t.dtype, 0);
+    }
+    const staging = this.readPool.acquire(bytes);
+    this.runtime.copyBuffer(t.buffer, 0, staging, 0, bytes, `read ${fmtShape(t.shape)}`);
+    this.runtime.flush();
+    try {
+      await this.inFlight.track(staging.mapAsync(GPUMapMode.READ, 0, bytes));
+    } catch (e) {
+      await this.runtime.checkErrors();
+      throw e;
+    }
+    const out = typedArrayFor(t.dtype, staging.getMappedRange(0, bytes).slice(0));
+    staging.unmap();
+    this.readPool.release(staging, this.runtime.releaseSerial, this.runtime.completed);
+    await this.runtime.checkErrors();
+    return out;
+  }
+
+  /** Submits recorded work and waits for the GPU; throws GPU errors naming the kernels. */
+  sync(): Promise<void> {
+    return this.runtime.sync();
+  }
+
+  /** Called by tensor storage when its last reference goes. */
+  releaseBuffer(buffer: GPUBuffer): void {
+    if (this.destroyed) return;
+    this.pool.release(buffer, this.runtime.releaseSerial, this.runtime.completed);
+  }
+
+  /** GPU memory held by tensors and by the pool. */
+  memory(): PoolStats {
+    return this.pool.snapshot();
+  }
+
+  resetPeakMemory(): void {
+    this.pool.resetPeak();
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.device.destroy();
+  }
+}
+
+const SharedArrayBufferCtor: { new (n: number): ArrayBufferLike } =
+  typeof SharedArrayBuffer === 'function' ? SharedArrayBuffer : (class {} as unknown as { new (n: number): ArrayBufferLike });
+
+/** Opens the best adapter and returns a ready engine. Throws with set-up advice when there is none. */
+export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
+  const gpu = options.gpu ?? (typeof navigator !== 'undefined' ? navigator.gpu : undefined);
+  if (!gpu) throw new Error(NO_ADAPTER_HELP);
+  const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+  if (!adapter) throw new Error(NO_ADAPTER_HELP);
+  const requiredLimits: Record<string, number> = {};
+  for (const name of WANTED_LIMITS) {
+    const v = (adapter.limits as unknown as Record<string, number | undefined>)[name];
+    if (typeof v === 'number') requiredLimits[name] = v;
+  }
+  const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f));
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'fergpu' });
+  const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number; isFallbackAdapter?: boolean };
+  const report: AdapterReport = {
+    vendor: info.vendor,
+    architecture: info.architecture,
+    device: info.device,
+    description: info.description,
+    isFallbackAdapter: Boolean(info.isFallbackAdapter),
+    subgroupMinSize: info.subgroupMinSize,
+    subgroupMaxSize: info.subgroupMaxSize,
+    features: [...(device.features as unknown as Iterable<string>)].sort(),
+    limits: requiredLimits,
+  };
+  return new Engine(device, report, options.waiter ?? busyWaiter, options.tuningStore);
+}
+
+/** One line naming the adapter, for logs and benchmark headers. */
+export function describeAdapter(a: AdapterReport): string {
+  const name = a.description || [a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'unknown adapter';
+  const sg = a.subgroupMinSize ? `, subgroups ${a.subgroupMinSize}–${a.subgroupMaxSize}` : '';
+  return `${name}${a.isFallbackAdapter ? ' (software)' : ''}${sg}; features: ${a.features.join(' ') || 'none'}`;
+}

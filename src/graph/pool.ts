@@ -1,0 +1,94 @@
+/**
+ * Pooled GPU buffers, bucketed by size. A released buffer waits until every submit that may have used it
+ * has completed before it can be handed out again, so `queue.writeBuffer` into a recycled buffer can never
+ * race with earlier work still reading it.
+ */
+
+export interface PoolStats {
+  /** Bytes in buffers currently held by tensors (bucket sizes). */
+  liveBytes: number;
+  /** Bytes in released buffers: free for reuse, or waiting for their last submit to complete. */
+  pooledBytes: number;
+  /** Highest liveBytes seen since creation or the last resetPeak(). */
+  peakLiveBytes: number;
+  /** Buffers created over the pool's life (a steady state creates none). */
+  created: number;
+}
+
+/** Rounds up to a bucket: 256 B minimum, then quarter steps between powers of two (≤25% waste). */
+export function bucketSize(bytes: number): number {
+  if (bytes <= 256) return 256;
+  const p = 2 ** Math.floor(Math.log2(bytes));
+  const step = p / 4;
+  return Math.ceil(bytes / step) * step;
+}
+
+export class BufferPool {
+  private readonly free = new Map<number, GPUBuffer[]>();
+  private readonly pending: { buffer: GPUBuffer; serial: number }[] = [];
+  private readonly stats: PoolStats = { liveBytes: 0, pooledBytes: 0, peakLiveBytes: 0, created: 0 };
+
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly usage: GPUBufferUsageFlags,
+    private readonly label: string,
+  ) {}
+
+  acquire(bytes: number): GPUBuffer {
+    const size = bucketSize(bytes);
+    const list = this.free.get(size);
+    let buffer = list?.pop();
+    if (buffer) {
+      this.stats.pooledBytes -= size;
+    } else {
+      buffer = this.device.createBuffer({ size, usage: this.usage, label: `${this.label}:${size}` });
+      this.stats.created++;
+    }
+    this.stats.liveBytes += size;
+    if (this.stats.liveBytes > this.stats.peakLiveBytes) this.stats.peakLiveBytes = this.stats.liveBytes;
+    return buffer;
+  }
+
+  /** Returns a buffer; it becomes reusable once submit `serial` has completed (`completed(serial)`). */
+  release(buffer: GPUBuffer, serial: number, completedSerial: number): void {
+    this.stats.liveBytes -= buffer.size;
+    this.stats.pooledBytes += buffer.size;
+    if (serial <= completedSerial) this.putFree(buffer);
+    else this.pending.push({ buffer, serial });
+  }
+
+  /** Called when every submit up to `serial` has completed. */
+  completed(serial: number): void {
+    let kept = 0;
+    for (const entry of this.pending) {
+      if (entry.serial <= serial) this.putFree(entry.buffer);
+      else this.pending[kept++] = entry;
+    }
+    this.pending.length = kept;
+  }
+
+  snapshot(): PoolStats {
+    return { ...this.stats };
+  }
+
+  resetPeak(): void {
+    this.stats.peakLiveBytes = this.stats.liveBytes;
+  }
+
+  /** Destroys every free buffer (pending ones stay until they complete). */
+  trim(): void {
+    for (const list of this.free.values()) {
+      for (const b of list) {
+        this.stats.pooledBytes -= b.size;
+        b.destroy();
+      }
+    }
+    this.free.clear();
+  }
+
+  private putFree(buffer: GPUBuffer): void {
+    let list = this.free.get(buffer.size);
+    if (!list) this.free.set(buffer.size, (list = []));
+    list.push(buffer);
+  }
+}

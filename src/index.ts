@@ -1,0 +1,10 @@
+/** fergpu: the engine core. Platform-neutral: runs in browsers as is; Node adds Dawn via src/node. */
+export { createEngine, describeAdapter, Engine, NO_ADAPTER_HELP, type AdapterReport, type EngineOptions } from './device/engine.js';
+export { GpuError, ShapeError } from './device/errors.js';
+export { busyWaiter, type Waiter, type WaitMode } from './device/waiter.js';
+export type { DType } from './graph/dtype.js';
+export { HostTensor } from './graph/host.js';
+export type { PoolStats } from './graph/pool.js';
+export { Tensor } from './graph/tensor.js';
+export { tunableKernels, type TuningStore, type TuneResult } from './kernels/variants.js';
+export * from './kernels/ops.js';

@@ -1,0 +1,3 @@
+/** Every op, by name. */
+export { abs, add, div, exp, log, maximum, minimum, mul, neg, pow, relu, sigmoid, sqrt, sub, tanh } from './elementwise.js';
+export { fill } from './fill.js';

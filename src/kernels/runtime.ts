@@ -1,0 +1,287 @@
+/**
+ * The kernel runtime: compiles and caches pipelines, records dispatches into one command encoder and
+ * submits them in batches, packs uniforms into one buffer per batch, splits large 1-D grids, and turns
+ * GPU validation / out-of-memory errors into JS errors that name the kernels of the batch that failed.
+ */
+import { GpuError } from '../device/errors.js';
+import type { InFlight } from '../device/waiter.js';
+import { Uniforms } from './uniforms.js';
+
+export interface KernelSource {
+  /** Kernel name, used in pipeline labels and error messages. */
+  name: string;
+  /** WGSL text; `{{KEY}}` placeholders are replaced from `defines`. */
+  code: string;
+  entryPoint?: string;
+}
+
+export type Binding = { buffer: GPUBuffer; offset?: number; size?: number } | { view: GPUTextureView };
+
+export interface Dispatch {
+  kernel: KernelSource;
+  /** Textual substitutions (an op's expression, a type): each distinct set compiles once. */
+  defines?: Record<string, string | number>;
+  /** WGSL `override` constants (tile sizes, workgroup sizes). */
+  constants?: Record<string, number>;
+  /** Names the call for error messages, e.g. `matmul [3,5,7]x[3,7,2]`. */
+  label: string;
+  /** Bound at @binding(0) when given; resources follow at @binding(1)…. */
+  uniforms?: Uniforms;
+  bindings: Binding[];
+  /** Workgroup counts. A number is a 1-D grid that is folded into x·y when it exceeds the per-dimension limit;
+   * shaders then use `flat_workgroup(wid, nwg)` to recover the linear index and must bounds-check it. */
+  grid: number | readonly [number, number, number];
+}
+
+/** Helpers prepended to every kernel. */
+const PRELUDE = /* wgsl */ `
+fn flat_workgroup(wid: vec3u, nwg: vec3u) -> u32 { return wid.x + nwg.x * (wid.y + nwg.y * wid.z); }
+`;
+
+const DISPATCHES_PER_SUBMIT = 16;
+const UNIFORM_BLOCK_BYTES = 256;
+
+interface Batch {
+  encoder: GPUCommandEncoder;
+  pass: GPUComputePassEncoder | null;
+  labels: string[];
+  dispatches: number;
+  uniformBuffer: GPUBuffer | null;
+  uniformStaging: Uint8Array<ArrayBuffer>;
+  uniformBytes: number;
+}
+
+interface PendingError {
+  labels: string[];
+  promise: Promise<GPUError | null>;
+  kind: GpuError['kind'];
+}
+
+export class KernelRuntime {
+  private readonly modules = new Map<string, GPUShaderModule>();
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private batch: Batch | null = null;
+  private readonly pendingErrors: PendingError[] = [];
+  private readonly raised: GpuError[] = [];
+  private readonly freeUniformBuffers: GPUBuffer[] = [];
+  private readonly uniformAlign: number;
+  private readonly uniformCapacity: number;
+  /** Serial of the last submit, and of the last one known complete. */
+  submitted = 0;
+  completed = 0;
+  /** Counters for tests and benchmarks. */
+  readonly counters = { dispatches: 0, submits: 0, pipelinesCompiled: 0 };
+  /** Listeners told when a submit completes (buffer pools). */
+  readonly onComplete: ((serial: number) => void)[] = [];
+
+  constructor(
+    readonly device: GPUDevice,
+    private readonly inFlight: InFlight,
+  ) {
+    this.uniformAlign = Math.max(device.limits.minUniformBufferOffsetAlignment, UNIFORM_BLOCK_BYTES);
+    this.uniformCapacity = this.uniformAlign * DISPATCHES_PER_SUBMIT;
+    device.addEventListener('uncapturederror', (ev) => {
+      const err = (ev as GPUUncapturedErrorEvent).error;
+      this.raised.push(new GpuError(kindOf(err), [], err.message));
+    });
+  }
+
+  /** The serial a buffer released now must wait for: the next submit if work is recorded, else the last. */
+  get releaseSerial(): number {
+    return this.batch ? this.submitted + 1 : this.submitted;
+  }
+
+  pipeline(kernel: KernelSource, defines?: Record<string, string | number>, constants?: Record<string, number>): GPUComputePipeline {
+    const defineKey = defines ? JSON.stringify(defines) : '';
+    const key = `${kernel.name}|${kernel.entryPoint ?? 'main'}|${defineKey}|${constants ? JSON.stringify(constants) : ''}`;
+    let pipeline = this.pipelines.get(key);
+    if (pipeline) return pipeline;
+    const moduleKey = `${kernel.name}|${defineKey}`;
+    let module = this.modules.get(moduleKey);
+    if (!module) {
+      module = this.device.createShaderModule({ code: expand(kernel, defines), label: kernel.name });
+      this.modules.set(moduleKey, module);
+    }
+    pipeline = this.device.createComputePipeline({
+      layout: 'auto',
+      label: kernel.name,
+      compute: { module, entryPoint: kernel.entryPoint ?? 'main', ...(constants ? { constants } : {}) },
+    });
+    this.counters.pipelinesCompiled++;
+    this.pipelines.set(key, pipeline);
+    return pipeline;
+  }
+
+  dispatch(d: Dispatch): void {
+    const batch = this.openBatch();
+    const pipeline = this.pipeline(d.kernel, d.defines, d.constants);
+    const entries: GPUBindGroupEntry[] = [];
+    if (d.uniforms) {
+      const bytes = d.uniforms.bytes();
+      if (batch.uniformBytes + bytes.byteLength > this.uniformCapacity) throw new Error(`${d.label}: uniform block of ${bytes.byteLength} bytes exceeds the batch's space`);
+      batch.uniformStaging.set(bytes, batch.uniformBytes);
+      batch.uniformBuffer ??= this.acquireUniformBuffer();
+      entries.push({ binding: 0, resource: { buffer: batch.uniformBuffer, offset: batch.uniformBytes, size: bytes.byteLength } });
+      batch.uniformBytes += Math.ceil(bytes.byteLength / this.uniformAlign) * this.uniformAlign;
+    }
+    d.bindings.forEach((b, i) => entries.push({ binding: i + 1, resource: 'view' in b ? b.view : b }));
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries, label: d.label });
+    const [x, y, z] = this.grid(d);
+    if (x * y * z > 0) {
+      batch.pass ??= batch.encoder.beginComputePass({ label: 'fergpu batch' });
+      batch.pass.setPipeline(pipeline);
+      batch.pass.setBindGroup(0, bindGroup);
+      batch.pass.dispatchWorkgroups(x, y, z);
+    }
+    batch.labels.push(d.label);
+    batch.dispatches++;
+    this.counters.dispatches++;
+    if (batch.dispatches >= DISPATCHES_PER_SUBMIT || batch.uniformBytes + this.uniformAlign > this.uniformCapacity) this.flush();
+  }
+
+  /** Records a buffer-to-buffer copy in order with the dispatches. */
+  copyBuffer(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number, label: string): void {
+    const batch = this.openBatch();
+    this.endPass(batch);
+    batch.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+    batch.labels.push(label);
+  }
+
+  /** Submits recorded work, if any. */
+  flush(): void {
+    const batch = this.batch;
+    if (!batch) return;
+    this.batch = null;
+    this.endPass(batch);
+    if (batch.uniformBuffer) this.device.queue.writeBuffer(batch.uniformBuffer, 0, batch.uniformStaging, 0, batch.uniformBytes);
+    this.device.queue.submit([batch.encoder.finish()]);
+    const serial = ++this.submitted;
+    this.counters.submits++;
+    for (const kind of ['validation', 'out-of-memory', 'internal'] as const) {
+      this.pendingErrors.push({ labels: batch.labels, kind, promise: this.device.popErrorScope() });
+    }
+    const uniformBuffer = batch.uniformBuffer;
+    this.inFlight.track(this.device.queue.onSubmittedWorkDone()).then(() => {
+      if (serial > this.completed) this.completed = serial;
+      if (uniformBuffer) this.freeUniformBuffers.push(uniformBuffer);
+      for (const listener of this.onComplete) listener(serial);
+    });
+  }
+
+  /** Submits everything and waits for it; throws the first GPU error raised since the last check. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.inFlight.track(this.device.queue.onSubmittedWorkDone());
+    await this.checkErrors();
+  }
+
+  /** Throws the first GPU error raised by work submitted so far (without waiting for the work itself). */
+  async checkErrors(): Promise<void> {
+    const pending = this.pendingErrors.splice(0);
+    const results = await Promise.all(pending.map((p) => this.inFlight.track(p.promise)));
+    results.forEach((err, i) => {
+      if (err) this.raised.push(new GpuError(pending[i]!.kind, unique(pending[i]!.labels), err.message));
+    });
+    const first = this.raised.shift();
+    this.raised.length = 0;
+    if (first) throw first;
+  }
+
+  private openBatch(): Batch {
+    if (this.batch) return this.batch;
+    this.device.pushErrorScope('internal');
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    this.batch = {
+      encoder: this.device.createCommandEncoder({ label: 'fergpu batch' }),
+      pass: null,
+      labels: [],
+      dispatches: 0,
+      uniformBuffer: null,
+      uniformStaging: new Uint8Array(this.uniformCapacity),
+      uniformBytes: 0,
+    };
+    return this.batch;
+  }
+
+  private endPass(batch: Batch): void {
+    batch.pass?.end();
+    batch.pass = null;
+  }
+
+  private acquireUniformBuffer(): GPUBuffer {
+    return (
+      this.freeUniformBuffers.pop() ??
+      this.device.createBuffer({ size: this.uniformCapacity, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'fergpu uniforms' })
+    );
+  }
+
+  private grid(d: Dispatch): [number, number, number] {
+    const max = this.device.limits.maxComputeWorkgroupsPerDimension;
+    if (typeof d.grid === 'number') {
+      const n = d.grid;
+      if (n <= max) return [n, 1, 1];
+      const y = Math.ceil(n / max);
+      if (y > max) throw new Error(`${d.label}: grid of ${n} workgroups exceeds ${max}² (maxComputeWorkgroupsPerDimension²)`);
+      return [Math.ceil(n / y), y, 1];
+    }
+    const [x, y, z] = d.grid;
+    if (x > max || y > max || z > max) throw new Error(`${d.label}: grid [${x}, ${y}, ${z}] exceeds maxComputeWorkgroupsPerDimension (${max})`);
+    return [x, y, z];
+  }
+}
+
+function expand(kernel: KernelSource, defines?: Record<string, string | number>): string {
+  let code = preprocess(kernel, defines).replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
+    const v = defines?.[key];
+    if (v === undefined) throw new Error(`kernel ${kernel.name}: no value for placeholder {{${key}}}`);
+    return String(v);
+  });
+  // Directives (enable/requires/diagnostic) must precede everything else.
+  const lines = code.split('\n');
+  let i = 0;
+  while (i < lines.length && /^\s*(enable|requires|diagnostic|\/\/|$)/.test(lines[i]!)) i++;
+  code = [...lines.slice(0, i), PRELUDE, ...lines.slice(i)].join('\n');
+  return code;
+}
+
+/** `#if NAME` / `#else` / `#endif` blocks, kept when the define is truthy (not 0, '' or absent); nestable. */
+function preprocess(kernel: KernelSource, defines?: Record<string, string | number>): string {
+  const out: string[] = [];
+  const stack: { keep: boolean; parentKeep: boolean }[] = [];
+  let keep = true;
+  for (const line of kernel.code.split('\n')) {
+    const m = /^\s*#(if|else|endif)\b\s*(\w*)/.exec(line);
+    if (!m) {
+      if (keep) out.push(line);
+      continue;
+    }
+    if (m[1] === 'if') {
+      const v = defines?.[m[2]!];
+      stack.push({ keep: Boolean(v) && v !== '0', parentKeep: keep });
+      keep = keep && stack[stack.length - 1]!.keep;
+    } else {
+      const top = stack[stack.length - 1];
+      if (!top) throw new Error(`kernel ${kernel.name}: #${m[1]} without #if`);
+      if (m[1] === 'else') keep = top.parentKeep && !top.keep;
+      else {
+        stack.pop();
+        keep = top.parentKeep;
+      }
+    }
+  }
+  if (stack.length) throw new Error(`kernel ${kernel.name}: unterminated #if`);
+  return out.join('\n');
+}
+
+function kindOf(err: GPUError): GpuError['kind'] {
+  const name = err.constructor?.name ?? '';
+  if (name.includes('OutOfMemory')) return 'out-of-memory';
+  if (name.includes('Internal')) return 'internal';
+  return 'validation';
+}
+
+function unique(labels: string[]): string[] {
+  const seen = [...new Set(labels)];
+  return seen.length > 6 ? [...seen.slice(0, 6), `… ${seen.length - 6} more`] : seen;
+}

@@ -1,0 +1,5 @@
+/** Every kernel suite, shared by the Node and browser runs. */
+import { elementwiseSuite } from './elementwise.cases.js';
+import type { Suite } from './types.js';
+
+export const suites: Suite[] = [elementwiseSuite];

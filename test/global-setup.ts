@@ -1,0 +1,3 @@
+export default function setup(): void {
+  process.env.XDG_RUNTIME_DIR ??= '/tmp';
+}
