@@ -1,3 +1,4 @@
 /** Every op, by name. */
 export { abs, add, div, exp, log, maximum, minimum, mul, neg, pow, relu, sigmoid, sqrt, sub, tanh } from './elementwise.js';
 export { fill } from './fill.js';
+export type { BinaryOp, UnaryOp } from './elementwise.js';
