@@ -1,0 +1,54 @@
+/** The Node platform: Dawn adapter discovery, the no-adapter message, polite waiting. */
+import { describe, expect, it } from 'vitest';
+import { createEngine as createCoreEngine, NO_ADAPTER_HELP } from '../src/device/engine.js';
+import { InFlight } from '../src/device/waiter.js';
+import { createEngine } from '../src/node/index.js';
+import { politeWaiter } from '../src/node/polite-waiter.js';
+
+describe('node engine', () => {
+  it('opens Dawn, requests the limits kernels need and reports the adapter', async () => {
+    const engine = await createEngine({ persistTuning: false });
+    expect(engine.adapter.description.length + engine.adapter.vendor.length).toBeGreaterThan(0);
+    expect(engine.limits.maxStorageBufferBindingSize).toBe(engine.adapter.limits.maxStorageBufferBindingSize);
+    expect(engine.limits.maxComputeInvocationsPerWorkgroup).toBeGreaterThanOrEqual(256);
+    for (const f of ['subgroups', 'shader-f16', 'timestamp-query']) {
+      expect(engine.features.has(f)).toBe(engine.adapter.features.includes(f));
+    }
+    expect(engine.waitMode).toBe('polite');
+    engine.destroy();
+  });
+
+  it('says how to get an adapter when there is none', async () => {
+    const noAdapter = { requestAdapter: async () => null } as unknown as GPU;
+    await expect(createCoreEngine({ gpu: noAdapter })).rejects.toThrow(NO_ADAPTER_HELP);
+    expect(NO_ADAPTER_HELP).toContain('npm run setup');
+  });
+
+  it('gives the same results waiting politely and busily', async () => {
+    const busy = await createEngine({ wait: 'busy', persistTuning: false });
+    const polite = await createEngine({ wait: 'polite', persistTuning: false });
+    const values = Float32Array.from({ length: 5000 }, (_, i) => Math.sin(i));
+    const [a, b] = await Promise.all([busy.tensor(values).read(), polite.tensor(values).read()]);
+    expect(Array.from(a)).toEqual(Array.from(values));
+    expect(Array.from(b)).toEqual(Array.from(values));
+    busy.destroy();
+    polite.destroy();
+  });
+
+  it('keeps the polite waiter active exactly while promises are pending', async () => {
+    const events: string[] = [];
+    const inner = politeWaiter();
+    const flight = new InFlight({ mode: 'polite', begin: () => (events.push('begin'), inner.begin()), end: () => (events.push('end'), inner.end()) });
+    let release!: () => void;
+    const p1 = flight.track(new Promise<void>((r) => (release = r)));
+    const p2 = flight.track(new Promise<void>((r) => setTimeout(r, 5)));
+    expect(flight.pending).toBe(2);
+    await p2;
+    expect(events).toEqual(['begin']);
+    release();
+    await p1;
+    await new Promise((r) => setImmediate(r));
+    expect(events).toEqual(['begin', 'end']);
+    expect(flight.pending).toBe(0);
+  });
+});
