@@ -11,16 +11,22 @@ const SLEEP_MS = 0.25;
 export function politeWaiter(sleepMs = SLEEP_MS): Waiter {
   const cell = new Int32Array(new SharedArrayBuffer(4));
   let active = false;
+  // At most one tick chain: an end() then begin() before the pending tick runs must not start a second
+  // chain, or chains pile up over many syncs and every event-loop turn sleeps once per chain.
+  let scheduled = false;
   const tick = (): void => {
+    scheduled = false;
     if (!active) return;
     Atomics.wait(cell, 0, 0, sleepMs);
+    scheduled = true;
     setImmediate(tick);
   };
   return {
     mode: 'polite',
     begin() {
-      if (active) return;
       active = true;
+      if (scheduled) return;
+      scheduled = true;
       setImmediate(tick);
     },
     end() {
