@@ -2,10 +2,13 @@
  * The engine: one WebGPU device with its kernel runtime, buffer pools and variant choices. Platform-neutral;
  * Node wires Dawn in through src/node.
  */
+import { backward as runBackward } from '../graph/autograd.js';
 import { BufferPool, type PoolStats } from '../graph/pool.js';
 import { BYTES_PER_ELEMENT, dtypeOf, typedArrayFor, type AnyTypedArray, type DType } from '../graph/dtype.js';
 import { checkShape, sizeOf } from '../graph/shape.js';
 import { Storage, Tensor } from '../graph/tensor.js';
+import { add } from '../kernels/elementwise.js';
+import { fill } from '../kernels/fill.js';
 import { KernelRuntime } from '../kernels/runtime.js';
 import { VariantChooser, type TuningStore } from '../kernels/variants.js';
 import { fmtShape, ShapeError } from './errors.js';
@@ -160,6 +163,31 @@ export class Engine {
     this.readPool.release(staging, this.runtime.releaseSerial, this.runtime.completed);
     await this.runtime.checkErrors();
     return out;
+  }
+
+  /** A tensor of one value. */
+  full(shape: readonly number[], value: number, dtype: DType = 'f32'): Tensor {
+    return fill(this, shape, value, dtype);
+  }
+
+  zeros(shape: readonly number[], dtype: DType = 'f32'): Tensor {
+    return fill(this, shape, 0, dtype);
+  }
+
+  ones(shape: readonly number[], dtype: DType = 'f32'): Tensor {
+    return fill(this, shape, 1, dtype);
+  }
+
+  /** Back-propagates from `root` (see Tensor.backward). */
+  backward(root: Tensor, dy?: Tensor): void {
+    if (!dy && root.size !== 1) throw new ShapeError('backward', `an output gradient is needed for a tensor of shape ${fmtShape(root.shape)} (only one-element tensors default to 1)`);
+    const seed = dy ? dy.detach() : this.ones(root.shape);
+    runBackward(root, seed, (acc, g) => {
+      const sum = add(acc, g);
+      acc.dispose();
+      g.dispose();
+      return sum;
+    });
   }
 
   /** Submits recorded work and waits for the GPU; throws GPU errors naming the kernels. */

@@ -1,7 +1,9 @@
 import { fmtShape, ShapeError } from '../device/errors.js';
 import type { Engine } from '../device/engine.js';
 import type { Binding } from '../kernels/runtime.js';
+import { record, type Accumulate, type GradNode } from './autograd.js';
 import { BYTES_PER_ELEMENT, type AnyTypedArray, type DType } from './dtype.js';
+import { trackTensor } from './scope.js';
 import { checkShape, sizeOf } from './shape.js';
 
 /** A GPU buffer shared by a tensor and its reshaped views; returned to the pool when the last one is disposed. */
@@ -26,6 +28,12 @@ export class Storage {
 export class Tensor {
   private disposed = false;
   readonly size: number;
+  /** Whether gradients flow to this tensor: set on leaves (parameters), derived for op outputs. */
+  private needsGrad = false;
+  /** The node that computed this tensor, when it was recorded for autograd. */
+  private node: GradNode | null = null;
+  /** The accumulated gradient of a leaf after `backward()`. */
+  grad: Tensor | null = null;
 
   constructor(
     readonly engine: Engine,
@@ -34,6 +42,49 @@ export class Tensor {
     readonly dtype: DType,
   ) {
     this.size = sizeOf(shape);
+    trackTensor(this);
+  }
+
+  get requiresGrad(): boolean {
+    return this.needsGrad;
+  }
+
+  /** Marks a leaf tensor (a parameter) as needing a gradient. */
+  setRequiresGrad(flag = true): this {
+    if (this.node) throw new ShapeError('setRequiresGrad', `only leaf tensors can change it; ${this} was computed by ${this.node.opName}`);
+    this.needsGrad = flag;
+    return this;
+  }
+
+  get gradNode(): GradNode | null {
+    return this.node;
+  }
+
+  /** @internal Called by autograd when an op records this tensor as its output. */
+  attachGrad(node: GradNode): void {
+    this.node = node;
+    this.needsGrad = true;
+  }
+
+  /** @internal Adds a gradient into `.grad` (leaves). */
+  accumulateGrad(g: Tensor, accumulate: Accumulate): void {
+    this.grad = this.grad ? accumulate(this.grad, g) : g;
+  }
+
+  /** Back-propagates from this tensor; `dy` defaults to ones for a one-element tensor. */
+  backward(dy?: Tensor): void {
+    this.engine.backward(this, dy);
+  }
+
+  /** A tensor sharing this storage with no autograd history. */
+  detach(): Tensor {
+    this.buffer; // throws if disposed
+    return new Tensor(this.engine, this.storage.retain(), this.shape, this.dtype);
+  }
+
+  /** @internal A second handle on the same storage (autograd's saved tensors). */
+  alias(): Tensor {
+    return this.detach();
   }
 
   get rank(): number {
@@ -62,7 +113,10 @@ export class Tensor {
   reshape(shape: readonly number[]): Tensor {
     const resolved = inferShape(shape, this.size, this.shape);
     this.buffer; // throws if disposed
-    return new Tensor(this.engine, this.storage.retain(), resolved, this.dtype);
+    const out = new Tensor(this.engine, this.storage.retain(), resolved, this.dtype);
+    const from = this.shape;
+    record('reshape', [this], out, [], () => (dy) => [dy.reshape(from)]);
+    return out;
   }
 
   /** Reads the values back (waits for the GPU). */
@@ -78,6 +132,8 @@ export class Tensor {
     if (this.disposed) return;
     this.disposed = true;
     this.storage.release();
+    this.node?.unref();
+    this.node = null;
   }
 
   toString(): string {

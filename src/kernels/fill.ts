@@ -18,6 +18,7 @@ function bitsOf(value: number, dtype: DType): number {
 
 export const fill = defineOp<[engine: Engine, shape: readonly number[], value: number, dtype?: DType], Plan>({
   name: 'fill',
+  differentiable: false,
   check(_engine, shape, value, dtype = 'f32') {
     checkShape('fill', shape);
     assert(dtype === 'f32' || Number.isInteger(value), 'fill', () => `value ${value} is not an integer for dtype ${dtype}`);

@@ -1,10 +1,12 @@
 /**
- * One declaration per op: its shape check, its GPU kernel launch and its CPU reference, all sharing the
- * plan the check returns. Tests derive GPU-vs-CPU comparisons from the declaration; autograd (the graph)
- * attaches backward rules by op name.
+ * One declaration per op: its shape check, its GPU kernel launch, its CPU reference and its backward rule, all
+ * sharing the plan the check returns. Tests derive GPU-vs-CPU comparisons from the declaration; autograd records
+ * a node with the backward rule when an input requires a gradient.
  */
+import { fmtShape, ShapeError } from '../device/errors.js';
+import { isGradEnabled, record } from '../graph/autograd.js';
 import type { HostTensor, TensorMeta } from '../graph/host.js';
-import type { Tensor } from '../graph/tensor.js';
+import { Tensor } from '../graph/tensor.js';
 
 /** What the shape check hands to both implementations: at least the output's shape and dtype. */
 export interface Plan extends TensorMeta {}
@@ -21,6 +23,20 @@ export interface OpDecl<A extends unknown[], P extends Plan> {
   check(...args: MetaArgs<A>): P;
   gpu(plan: P, ...args: A): Tensor;
   cpu(plan: P, ...args: HostArgs<A>): HostTensor;
+  /** The autograd rule. Without one, an op on inputs that require a gradient throws, unless `differentiable` is false. */
+  backward?: BackwardRule<A, P>;
+  /** False for ops with no gradient (argmax, fill): their outputs never require one. */
+  differentiable?: boolean;
+}
+
+export interface BackwardRule<A extends unknown[], P extends Plan> {
+  /** Tensors the rule reads (inputs or the output); they are kept alive as aliases until the node has run. */
+  save?(args: A, out: Tensor): Tensor[];
+  /**
+   * Gradients for each tensor input in argument order (tensor arrays flattened), null where none is needed.
+   * `args` may be read for options and shapes only: tensor data must come from `saved`.
+   */
+  grad(ctx: { plan: P; args: A; saved: Tensor[]; needsGrad: readonly boolean[] }, dy: Tensor): (Tensor | null)[];
 }
 
 export interface Op<A extends unknown[], P extends Plan = Plan> {
@@ -32,10 +48,37 @@ export interface Op<A extends unknown[], P extends Plan = Plan> {
 }
 
 export function defineOp<A extends unknown[], P extends Plan>(decl: OpDecl<A, P>): Op<A, P> {
-  const run = (...args: A): Tensor => decl.gpu(decl.check(...(args as unknown as MetaArgs<A>)), ...args);
+  const run = (...args: A): Tensor => {
+    const plan = decl.check(...(args as unknown as MetaArgs<A>));
+    const out = decl.gpu(plan, ...args);
+    if (isGradEnabled() && decl.differentiable !== false) recordOp(decl, plan, args, out);
+    return out;
+  };
   return Object.assign(run, {
     opName: decl.name,
     cpu: (...args: HostArgs<A>) => decl.cpu(decl.check(...(args as unknown as MetaArgs<A>)), ...args),
     decl,
   });
+}
+
+/** Tensor arguments in order, arrays flattened. */
+export function tensorArgs(args: readonly unknown[]): Tensor[] {
+  const out: Tensor[] = [];
+  for (const a of args) {
+    if (a instanceof Tensor) out.push(a);
+    else if (Array.isArray(a)) for (const x of a) if (x instanceof Tensor) out.push(x);
+  }
+  return out;
+}
+
+function recordOp<A extends unknown[], P extends Plan>(decl: OpDecl<A, P>, plan: P, args: A, out: Tensor): void {
+  const inputs = tensorArgs(args);
+  if (!inputs.some((t) => t.requiresGrad)) return;
+  const rule = decl.backward;
+  if (!rule) {
+    out.dispose();
+    throw new ShapeError(decl.name, `has no backward rule, but an input requires a gradient (${inputs.map((t) => fmtShape(t.shape)).join(', ')}); run it under noGrad() or detach() the input`);
+  }
+  const needsGrad = inputs.map((t) => t.requiresGrad);
+  record(decl.name, inputs, out, rule.save?.(args, out) ?? [], (saved) => (dy) => rule.grad({ plan, args, saved, needsGrad }, dy));
 }

@@ -1,0 +1,143 @@
+/** Reverse-mode autograd: elementwise rules against finite differences, accumulation, scopes, memory. */
+import { isGradEnabled, noGrad } from '../../src/graph/autograd.js';
+import { HostTensor } from '../../src/graph/host.js';
+import { tidy } from '../../src/graph/scope.js';
+import type { Tensor } from '../../src/graph/tensor.js';
+import { defineOp } from '../../src/kernels/op.js';
+import * as ops from '../../src/kernels/ops.js';
+import { autogradCheck, expectClose, randomHost } from '../helpers/compare.js';
+import { expectThrows, type Case, type Suite } from './types.js';
+
+function check(cond: boolean, message: string): void {
+  if (!cond) throw new Error(message);
+}
+
+const unary: [string, (x: Tensor) => Tensor, number, number][] = [
+  ['relu', ops.relu, -2, 2],
+  ['sigmoid', ops.sigmoid, -4, 4],
+  ['tanh', ops.tanh, -2, 2],
+  ['exp', ops.exp, -2, 2],
+  ['log', ops.log, 0.5, 3],
+  ['neg', ops.neg, -2, 2],
+  ['sqrt', ops.sqrt, 0.5, 3],
+  ['abs', ops.abs, -2, 2],
+];
+
+const binary: [string, (a: Tensor, b: Tensor) => Tensor, number, number][] = [
+  ['add', ops.add, -2, 2],
+  ['sub', ops.sub, -2, 2],
+  ['mul', ops.mul, -2, 2],
+  ['div', ops.div, 0.5, 2],
+  ['maximum', ops.maximum, -2, 2],
+  ['minimum', ops.minimum, -2, 2],
+  ['pow', ops.pow, 0.5, 2],
+];
+
+const cases: Case[] = [
+  ...unary.map(([name, f, lo, hi]): Case => ({
+    name: `${name} gradient`,
+    async run(engine) {
+      // relu/abs: keep points away from the kink at 0 so finite differences are meaningful.
+      const x = randomHost([3, 5], 21, lo, hi);
+      if (name === 'relu' || name === 'abs') x.data.forEach((v, i) => (x.data[i] = Math.abs(v) < 0.05 ? 0.5 : v));
+      await autogradCheck(engine, name, f, [x], { eps: 1e-2 });
+    },
+  })),
+  ...binary.map(([name, f, lo, hi]): Case => ({
+    name: `${name} gradient with broadcasting and scalar`,
+    async run(engine) {
+      await autogradCheck(engine, `${name} [2,3,4]×[3,1]`, f, [randomHost([2, 3, 4], 31, lo, hi), randomHost([3, 1], 32, lo, hi)]);
+      await autogradCheck(engine, `${name} [5]×[2,5]`, f, [randomHost([5], 33, lo, hi), randomHost([2, 5], 34, lo, hi)]);
+      await autogradCheck(engine, `${name} scalar`, (a) => (f as unknown as (a: Tensor, b: number) => Tensor)(a, 1.5), [randomHost([4, 3], 35, lo, hi)]);
+    },
+  })),
+  {
+    name: 'a tensor used several times accumulates its gradient',
+    async run(engine) {
+      // y = x·x + x·3 + x → dy/dx = 2x + 4
+      await autogradCheck(engine, 'x*x + 3x + x', (x) => ops.add(ops.add(ops.mul(x, x), ops.mul(x, 3)), x), [randomHost([7], 41)]);
+      const x = engine.tensor([1, 2, 3], [3]).setRequiresGrad();
+      const y = ops.mul(x, x);
+      y.backward(engine.ones([3]));
+      const z = ops.mul(x, 2);
+      z.backward(engine.ones([3]));
+      expectClose(await x.grad!.read(), [4, 6, 8], { abs: 1e-6, rel: 0 }, 'gradients accumulate across backward calls');
+    },
+  },
+  {
+    name: 'reshape passes gradients through',
+    async run(engine) {
+      await autogradCheck(engine, 'reshape', (x) => ops.mul(x.reshape([3, 4]), x.reshape([3, 4])), [randomHost([2, 6], 42)]);
+    },
+  },
+  {
+    name: 'noGrad records nothing; detach cuts the graph',
+    async run(engine) {
+      const x = engine.tensor([1, 2], [2]).setRequiresGrad();
+      const y = noGrad(() => {
+        check(!isGradEnabled(), 'recording inside noGrad');
+        return ops.relu(x);
+      });
+      check(isGradEnabled(), 'recording not restored');
+      check(!y.requiresGrad && y.gradNode === null, 'noGrad output requires a gradient');
+      const z = ops.relu(x.detach());
+      check(!z.requiresGrad, 'detached input still requires a gradient');
+      expectThrows(() => y.backward(engine.ones([2])), 'backward', 'not computed from tensors that require a gradient');
+      expectThrows(() => ops.relu(x).backward(), 'backward', 'output gradient is needed', '[2]');
+    },
+  },
+  {
+    name: 'a second backward through a freed graph and an op without a rule are clear errors',
+    async run(engine) {
+      const x = engine.tensor([1, 2], [2]).setRequiresGrad();
+      const y = ops.exp(x);
+      y.backward(engine.ones([2]));
+      expectThrows(() => y.backward(engine.ones([2])), 'exp', 'second time');
+      const noRule = defineOp<[a: Tensor], { shape: readonly number[]; dtype: 'f32' }>({
+        name: 'ruleless',
+        check: (a) => ({ shape: a.shape, dtype: 'f32' }),
+        gpu: (_p, a) => ops.neg(a),
+        cpu: (_p, a) => new HostTensor(a.shape, a.data),
+      });
+      expectThrows(() => noRule(x), 'ruleless', 'no backward rule', '[2]', 'noGrad');
+    },
+  },
+  {
+    name: 'saved tensors are freed after backward and when a graph is dropped',
+    async run(engine) {
+      await engine.sync();
+      const x = engine.tensor(randomHost([64, 64], 5).data, [64, 64]).setRequiresGrad();
+      const base = engine.memory().liveBytes;
+      const loss = tidy(() => ops.sum(ops.mul(ops.sigmoid(ops.mul(x, x)), x)));
+      loss.backward();
+      loss.dispose();
+      x.grad!.dispose();
+      x.grad = null;
+      check(engine.memory().liveBytes === base, `after backward ${engine.memory().liveBytes - base} bytes still live`);
+      // A graph that is never back-propagated is freed when its last tensor goes.
+      const dropped = tidy(() => ops.sum(ops.mul(ops.sigmoid(ops.mul(x, x)), x)));
+      check(engine.memory().liveBytes > base, 'the graph should hold its saved tensors');
+      dropped.dispose();
+      check(engine.memory().liveBytes === base, `after dropping the graph ${engine.memory().liveBytes - base} bytes still live`);
+      x.dispose();
+    },
+  },
+  {
+    name: 'tidy disposes intermediates and keeps what it returns',
+    async run(engine) {
+      const x = engine.tensor([1, -2, 3], [3]);
+      const before = engine.memory().liveBytes;
+      const { y } = tidy(() => {
+        const a = ops.relu(x);
+        const b = ops.mul(a, 2);
+        return { y: ops.add(b, 1) };
+      });
+      check(engine.memory().liveBytes - before === 256, `tidy left ${engine.memory().liveBytes - before} bytes (one 256-byte result expected)`);
+      expectClose(await y.read(), [3, 1, 7], { abs: 0, rel: 0 }, 'tidy result');
+      [x, y].forEach((t) => t.dispose());
+      expectThrows(() => tidy(() => Promise.resolve(1) as unknown as number), 'tidy', 'synchronous');
+    },
+  },
+];
+
+export const autogradSuite: Suite = { name: 'autograd', cases };
