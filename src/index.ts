@@ -3,8 +3,11 @@ export { createEngine, describeAdapter, Engine, NO_ADAPTER_HELP, type AdapterRep
 export { GpuError, ShapeError } from './device/errors.js';
 export { busyWaiter, type Waiter, type WaitMode } from './device/waiter.js';
 export type { DType } from './graph/dtype.js';
+export { isGradEnabled, noGrad } from './graph/autograd.js';
 export { HostTensor } from './graph/host.js';
+export { keep, tidy } from './graph/scope.js';
 export type { PoolStats } from './graph/pool.js';
 export { Tensor } from './graph/tensor.js';
 export { tunableKernels, type TuningStore, type TuneResult } from './kernels/variants.js';
+export { defineOp, type Op, type OpDecl, type Plan } from './kernels/op.js';
 export * from './kernels/ops.js';
