@@ -3,3 +3,5 @@ export { abs, add, div, exp, log, maximum, minimum, mul, neg, pow, relu, sigmoid
 export { fill } from './fill.js';
 export type { BinaryOp, UnaryOp } from './elementwise.js';
 export { matmul, matmulCpu, matmulKernel, type Activation, type HostMatmulOptions, type MatmulOptions, type MatmulPlan } from './matmul.js';
+export { argmax, max, mean, min, reduceRowsKernel, sum, type ReduceKind, type ReduceOp, type ReducePlan } from './reduce.js';
+export { concat, permute, slice, transpose, transposeKernel, type ConcatPlan, type PermutePlan, type SlicePlan } from './layout.js';

@@ -2,6 +2,8 @@
 import { elementwiseSuite } from './elementwise.cases.js';
 import { matmulSuite } from './matmul.cases.js';
 import { runtimeSuite } from './runtime.cases.js';
+import { reduceSuite } from './reduce.cases.js';
+import { layoutSuite } from './layout.cases.js';
 import type { Suite } from './types.js';
 
-export const suites: Suite[] = [runtimeSuite, elementwiseSuite, matmulSuite];
+export const suites: Suite[] = [runtimeSuite, elementwiseSuite, matmulSuite, reduceSuite, layoutSuite];
