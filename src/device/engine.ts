@@ -165,6 +165,19 @@ export class Engine {
     return out;
   }
 
+  /** Copies `src` into `dst` (same size and dtype), in order with the recorded kernels. Not recorded for autograd. */
+  copy(src: Tensor, dst: Tensor): void {
+    if (src.size !== dst.size || src.dtype !== dst.dtype) throw new ShapeError('copy', `${src} into ${dst}: sizes or dtypes differ`);
+    if (src.size > 0) this.runtime.copyBuffer(src.buffer, 0, dst.buffer, 0, src.bytes, `copy ${fmtShape(src.shape)}`);
+  }
+
+  /** A new tensor holding a copy of `t`'s values, with no autograd history. */
+  clone(t: Tensor): Tensor {
+    const out = this.empty(t.shape, t.dtype);
+    this.copy(t, out);
+    return out;
+  }
+
   /** A tensor of one value. */
   full(shape: readonly number[], value: number, dtype: DType = 'f32'): Tensor {
     return fill(this, shape, value, dtype);

@@ -61,12 +61,20 @@ export function defineOp<A extends unknown[], P extends Plan>(decl: OpDecl<A, P>
   });
 }
 
-/** Tensor arguments in order, arrays flattened. */
+/**
+ * Tensor arguments in order: tensors, tensors inside arrays, and tensors among the values of an options object
+ * (e.g. a bias), in that object's key order. Backward rules return one gradient per entry, in this order.
+ */
 export function tensorArgs(args: readonly unknown[]): Tensor[] {
   const out: Tensor[] = [];
   for (const a of args) {
-    if (a instanceof Tensor) out.push(a);
-    else if (Array.isArray(a)) for (const x of a) if (x instanceof Tensor) out.push(x);
+    if (a instanceof Tensor) {
+      out.push(a);
+    } else if (Array.isArray(a)) {
+      for (const x of a) if (x instanceof Tensor) out.push(x);
+    } else if (a && typeof a === 'object' && Object.getPrototypeOf(a) === Object.prototype) {
+      for (const v of Object.values(a)) if (v instanceof Tensor) out.push(v);
+    }
   }
   return out;
 }
