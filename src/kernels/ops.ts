@@ -5,3 +5,17 @@ export type { BinaryOp, UnaryOp } from './elementwise.js';
 export { matmul, matmulCpu, matmulKernel, type Activation, type HostMatmulOptions, type MatmulOptions, type MatmulPlan } from './matmul.js';
 export { argmax, max, mean, min, reduceRowsKernel, sum, type ReduceKind, type ReduceOp, type ReducePlan } from './reduce.js';
 export { concat, permute, slice, transpose, transposeKernel, type ConcatPlan, type PermutePlan, type SlicePlan } from './layout.js';
+export {
+  batchNorm2d,
+  batchNorm2dApply,
+  batchNorm2dBackward,
+  batchNorm2dBackwardCpu,
+  batchNorm2dBackwardInput,
+  batchNorm2dBackwardReduce,
+  batchNorm2dSavedFromRunning,
+  batchNorm2dStats,
+  foldBatchNormIntoConv,
+  foldBatchNormIntoConvCpu,
+  type BatchNormOptions,
+  type BatchNormParams,
+} from './batchnorm.js';

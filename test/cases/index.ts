@@ -4,6 +4,7 @@ import { matmulSuite } from './matmul.cases.js';
 import { runtimeSuite } from './runtime.cases.js';
 import { reduceSuite } from './reduce.cases.js';
 import { layoutSuite } from './layout.cases.js';
+import { batchnormSuite } from './batchnorm.cases.js';
 import type { Suite } from './types.js';
 
-export const suites: Suite[] = [runtimeSuite, elementwiseSuite, matmulSuite, reduceSuite, layoutSuite];
+export const suites: Suite[] = [runtimeSuite, elementwiseSuite, matmulSuite, reduceSuite, layoutSuite, batchnormSuite];
