@@ -20,7 +20,12 @@ import { registerTunable } from './variants.js';
 const MAX_RANK = 8;
 const WG = 256;
 const TILE = 32;
-const copyKernel = { name: 'strided_copy', code: stridedCopyWgsl };
+const copyRows = { name: 'strided_copy', code: stridedCopyWgsl, entryPoint: 'rows' };
+const copyElements = { name: 'strided_copy', code: stridedCopyWgsl, entryPoint: 'elements' };
+/** Innermost rows at least this long are copied a workgroup per row chunk (offsets worked out per workgroup). */
+const ROW_MIN = 32;
+/** Elements per workgroup in the rows kernel: a chunk of a long row or whole short rows (CHUNK in strided_copy.wgsl). */
+const ROW_CHUNK = 1024;
 const transposeKernelSrc = { name: 'transpose', code: transposeWgsl };
 
 // ------------------------------------------------------------------------------------------- strided copy
@@ -69,12 +74,17 @@ function stridedCopy(
     engine.runtime.copyBuffer(src.buffer, srcBase * 4, dst.buffer, dstBase * 4, n * 4, label);
     return;
   }
+  const width = s.shape[s.shape.length - 1]!;
+  const byRows = width >= ROW_MIN;
+  const chunks = Math.ceil(width / ROW_CHUNK);
+  const rowsPerWg = chunks > 1 ? 1 : Math.floor(ROW_CHUNK / width);
+  const nrows = n / width;
   engine.runtime.dispatch({
-    kernel: copyKernel,
+    kernel: byRows ? copyRows : copyElements,
     label: `${label}: strided copy ${fmtShape(s.shape)}`,
-    uniforms: new Uniforms().u32(n, s.shape.length, srcBase, dstBase).u32Array(s.shape, 2).u32Array(s.src, 2).u32Array(s.dst, 2),
+    uniforms: new Uniforms().u32(n, s.shape.length, srcBase, dstBase, chunks, rowsPerWg, 0, 0).u32Array(s.shape, 2).u32Array(s.src, 2).u32Array(s.dst, 2),
     bindings: [src.binding(), dst.binding()],
-    grid: Math.ceil(n / WG),
+    grid: byRows ? (chunks > 1 ? nrows * chunks : Math.ceil(nrows / rowsPerWg)) : Math.ceil(n / WG),
   });
 }
 
@@ -129,14 +139,16 @@ function runPermute(plan: PermutePlan, x: Tensor, variant: string, name: string)
 
 /**
  * The (batched) 2-D transpose path: `tiled` stages 32×32 tiles in workgroup memory so reads and writes are
- * both contiguous (the usual fast path on GPUs); `direct` is the general strided copy (one barrier fewer,
- * which may win on lavapipe, where workgroup memory gives no coalescing benefit).
+ * both contiguous (the usual fast path on GPUs); `direct` is the general strided copy, reading with a stride.
+ * `direct` comes first because it is the faster on lavapipe (1024² in ~9 ms against ~20 ms: workgroup memory
+ * takes the same slow per-lane path as buffers there, so the tile only adds work); on a real GPU, tuning
+ * (`engine.variants.tune()`) picks `tiled`.
  */
 export const transposeKernel = registerTunable<Tensor>({
   name: 'transpose',
   variants: [
-    { name: 'tiled', supported: () => true, run: (_e, x) => runPermute(planPermute('transpose', x, [1, 0]), x, 'tiled', 'transpose') },
     { name: 'direct', supported: () => true, run: (_e, x) => runPermute(planPermute('transpose', x, [1, 0]), x, 'direct', 'transpose') },
+    { name: 'tiled', supported: () => true, run: (_e, x) => runPermute(planPermute('transpose', x, [1, 0]), x, 'tiled', 'transpose') },
   ],
   sample(engine) {
     const x = engine.empty([1024, 1024]);

@@ -53,6 +53,12 @@ const cases: Case[] = [
           [[4, 5, 6], [-1, 0, 1]],
           [[2, 1, 2, 1, 2, 1, 2, 3], [7, 6, 5, 4, 3, 2, 1, 0]],
           [[3, 0, 2], [2, 0, 1]],
+          // Rows of ≥ 32 (a workgroup per few rows, offsets carried from row to row across several axes) and
+          // rows longer than one 1024-element chunk.
+          [[3, 4, 5, 40], [2, 0, 1, 3]],
+          [[2, 3, 5, 2, 37], [3, 0, 2, 1, 4]],
+          [[1100, 3], [1, 0]],
+          [[2, 1500, 3], [2, 0, 1]],
         ];
         for (const [s, p] of more) await checkOp(engine, ops.permute, [values(s, 3), p], EXACT);
         await checkOp(engine, ops.permute, [values([3, 4, 5], 4, 'i32'), [2, 0, 1]], EXACT);
@@ -106,6 +112,8 @@ const cases: Case[] = [
       await checkOp(engine, ops.slice, [values([2, 3, 1, 4, 5], 3, 'i32'), [0, 1, 0, 1, 1], [2, 3, 1, 4, 5], [1, 1, 1, 2, 3]], EXACT);
       await checkOp(engine, ops.slice, [values([9, 8], 4, 'u32'), [1, 1], [9, 8], [2, 3]], EXACT);
       await checkOp(engine, ops.slice, [values([300, 7], 5), [1, 2], [299, 7]], EXACT);
+      await checkOp(engine, ops.slice, [values([3, 2500], 6), [1, 2], [3, -100], [1, 1]], EXACT);
+      await checkOp(engine, ops.slice, [values([5, 3, 70], 7), [1, 0, 3], [5, 3, 69], [2, 1, 1]], EXACT);
     },
   },
   {
