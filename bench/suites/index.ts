@@ -1,0 +1,7 @@
+/** Every benchmark suite, by name: a suite module loads only when it is run. Add one line per suite. */
+import type { Suite } from '../harness.js';
+
+export const SUITES: Record<string, () => Promise<Suite>> = {
+  peak: async () => (await import('./peak.js')).peakSuite,
+  matmul: async () => (await import('./matmul.js')).matmulSuite,
+};
