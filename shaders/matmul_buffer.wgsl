@@ -22,7 +22,7 @@ fn eb(i: u32) -> f32 { return b[i >> 2u][i & 3u]; }
 fn eb(i: u32) -> f32 { return b[i]; }
 #endif
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<vec4f>;
 
 @compute @workgroup_size(WG_X, WG_Y)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
@@ -138,14 +138,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   }
 
   let oo = bi * M * N;
+  var bq: array<vec4f, TNV>;
+  for (var c = 0u; c < TNV; c++) { bq[c] = bias4(n0 + 4u * c); }
   for (var i = 0u; i < TM; i++) {
     let m = m0 + i;
     if (m >= M) { break; }
-    for (var c = 0u; c < TNV; c++) {
-      for (var e = 0u; e < 4u; e++) {
-        let n = n0 + 4u * c + e;
-        if (n < N) { store(oo + m * N, n, acc[i][c][e]); }
-      }
-    }
+    for (var c = 0u; c < TNV; c++) { store4(oo + m * N, n0 + 4u * c, acc[i][c], bq[c]); }
   }
 }

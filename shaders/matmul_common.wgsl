@@ -25,9 +25,9 @@ fn batch_offsets(bi: u32) -> vec2u {
   return off;
 }
 
-fn activate(x: f32) -> f32 {
+fn activate(x: vec4f) -> vec4f {
   switch params.act {
-    case 1u: { return max(x, 0.0); }
+    case 1u: { return max(x, vec4f(0.0)); }
     case 2u: { return 1.0 / (1.0 + exp(-x)); }
     // tanh through exp of a non-positive argument: the builtin overflows to NaN for large |x| on some drivers.
     case 3u: { let e = exp(-2.0 * abs(x)); return sign(x) * (1.0 - e) / (1.0 + e); }
@@ -35,9 +35,28 @@ fn activate(x: f32) -> f32 {
   }
 }
 
-// Bias for column n, then the activation; written to out[row_off + n] when the element exists.
-fn store(row_off: u32, n: u32, v: f32) {
-  var x = v;
-  if ((params.flags & 1u) != 0u) { x += bias[n]; }
-  out[row_off + n] = activate(x);
+// Bias for columns n..n+3 (zeros past N or without bias); loaded once per column quad, reused for every row.
+fn bias4(n: u32) -> vec4f {
+  var b = vec4f(0.0);
+  if ((params.flags & 1u) != 0u) {
+    for (var e = 0u; e < 4u; e++) {
+      if (n + e < params.N) { b[e] = bias[n + e]; }
+    }
+  }
+  return b;
+}
+
+// Writes activate(v + b) to row `m` (offset `row_off` = (batch·M + m)·N), columns n..n+3 that exist. `out` is
+// bound as vec4s (binding rounded up to 16 bytes): one vector store when N % 4 == 0 (rows stay 16-byte
+// aligned), else per-component stores. Storage stores are costly on lavapipe, so the vector path matters.
+fn store4(row_off: u32, n: u32, v: vec4f, b: vec4f) {
+  let x = activate(v + b);
+  let i = row_off + n;
+  if ((params.N & 3u) == 0u) {
+    if (n < params.N) { out[i >> 2u] = x; }
+    return;
+  }
+  for (var e = 0u; e < 4u; e++) {
+    if (n + e < params.N) { out[(i + e) >> 2u][(i + e) & 3u] = x[e]; }
+  }
 }

@@ -9,7 +9,7 @@ const WG = 64u;
 @group(0) @binding(1) var at: texture_storage_2d_array<rgba32float, read>;
 @group(0) @binding(2) var bt: texture_storage_2d_array<rgba32float, read>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<vec4f>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -46,14 +46,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let M = params.M;
   let N = params.N;
   let oo = bi * M * N;
+  var bq: array<vec4f, TNV>;
+  for (var c = 0u; c < TNV; c++) { bq[c] = bias4(4u * (q0 + c)); }
   for (var i = 0u; i < TM; i++) {
     let m = m0 + i;
     if (m >= M) { break; }
-    for (var c = 0u; c < TNV; c++) {
-      for (var e = 0u; e < 4u; e++) {
-        let n = 4u * (q0 + c) + e;
-        if (n < N) { store(oo + m * N, n, acc[i][c][e]); }
-      }
-    }
+    for (var c = 0u; c < TNV; c++) { store4(oo + m * N, 4u * (q0 + c), acc[i][c], bq[c]); }
   }
 }

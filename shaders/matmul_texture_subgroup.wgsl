@@ -9,7 +9,7 @@ const SUBGROUPS = 16u; // WG / 8
 @group(0) @binding(1) var at: texture_storage_2d_array<rgba32float, read>;
 @group(0) @binding(2) var bt: texture_storage_2d_array<rgba32float, read>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<vec4f>;
 
 // Hands each subgroup a distinct slot in its workgroup without assuming how lanes map to local indices.
 var<workgroup> next_slot: atomic<u32>;
@@ -68,12 +68,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let M = params.M;
   let N = params.N;
   let oo = bi * M * N;
+  let bq = bias4(4u * q);
   for (var i = 0u; i < 32u; i++) {
     let m = m0 + i;
     if (m >= M) { break; }
-    for (var e = 0u; e < 4u; e++) {
-      let n = 4u * q + e;
-      if (n < N) { store(oo + m * N, n, acc[i][e]); }
-    }
+    store4(oo + m * N, 4u * q, acc[i], bq);
   }
 }

@@ -190,6 +190,14 @@ function biasBinding(engine: Engine, bias: Tensor | undefined): Binding {
   return { buffer: buf, offset: 0, size: 16 };
 }
 
+/** The output bound as vec4s (shaders/matmul_common.wgsl): its size rounded up to 16 bytes, which the pooled
+ * buffer (≥ 256 bytes, in 64-byte steps) always has. */
+function outBinding(out: Tensor): Binding {
+  const size = Math.ceil(out.bytes / 16) * 16;
+  if (size > out.buffer.size) throw new Error(`matmul: output buffer of ${out.buffer.size} bytes cannot be bound as ${size}`);
+  return { buffer: out.buffer, offset: 0, size };
+}
+
 /** The uniform block of shaders/matmul_common.wgsl. */
 function params(
   plan: MatmulPlan,
@@ -237,7 +245,7 @@ const bufferVariant: MatmulVariant = {
     const gx = Math.ceil(N / (BUF_TN * BUF_WG));
     const rowsPerGroup = BUF_TM * BUF_WG;
     const gyTotal = Math.ceil(M / rowsPerGroup);
-    const bindings = [p.a.binding(), p.b.binding(), biasBinding(engine, p.bias), out.binding()];
+    const bindings = [p.a.binding(), p.b.binding(), biasBinding(engine, p.bias), outBinding(out)];
     // Grids over the per-dimension limit are split into several dispatches (row and batch offsets in uniforms).
     for (let bBase = 0; bBase < plan.batch; bBase += max) {
       const gz = Math.min(max, plan.batch - bBase);
@@ -327,7 +335,7 @@ const textureVariant: MatmulVariant = {
       kernel: kernels.texture,
       label: label('texture', p),
       uniforms: params(plan, { batchBase: 0, batch: plan.batch, tilesM, tilesN, kq: s.kq, stridesIn: 'layers' }),
-      bindings: [{ view: s.at.view }, { view: s.bt.view }, biasBinding(engine, p.bias), out.binding()],
+      bindings: [{ view: s.at.view }, { view: s.bt.view }, biasBinding(engine, p.bias), outBinding(out)],
       grid: Math.ceil((plan.batch * tilesM * tilesN) / TEX_WG),
     });
     release(engine, s);
@@ -354,7 +362,7 @@ const subgroupVariant: MatmulVariant = {
       kernel: kernels.subgroup,
       label: label('texture-subgroup', p),
       uniforms: params(plan, { batchBase: 0, batch: plan.batch, tilesM, tilesN, kq: s.kq, stridesIn: 'layers' }),
-      bindings: [{ view: s.at.view }, { view: s.bt.view }, biasBinding(engine, p.bias), out.binding()],
+      bindings: [{ view: s.at.view }, { view: s.bt.view }, biasBinding(engine, p.bias), outBinding(out)],
       grid: Math.ceil((plan.batch * tilesM * tilesN) / SG_PER_WG),
     });
     release(engine, s);
