@@ -19,3 +19,4 @@ export {
   type BatchNormOptions,
   type BatchNormParams,
 } from './batchnorm.js';
+export { checkLabels, logSoftmax, logSoftmaxBackward, softmax, softmaxBackward, softmaxCrossEntropy, softmaxCrossEntropyBackward, softmaxCrossEntropyWithGrad, softmaxKernel, type Labels } from './softmax.js';

@@ -5,6 +5,7 @@ import { runtimeSuite } from './runtime.cases.js';
 import { reduceSuite } from './reduce.cases.js';
 import { layoutSuite } from './layout.cases.js';
 import { batchnormSuite } from './batchnorm.cases.js';
+import { softmaxSuite } from './softmax.cases.js';
 import type { Suite } from './types.js';
 
-export const suites: Suite[] = [runtimeSuite, elementwiseSuite, matmulSuite, reduceSuite, layoutSuite, batchnormSuite];
+export const suites: Suite[] = [runtimeSuite, elementwiseSuite, matmulSuite, reduceSuite, layoutSuite, batchnormSuite, softmaxSuite];

@@ -1,0 +1,184 @@
+import type { Engine } from '../../src/device/engine.js';
+import { HostTensor } from '../../src/graph/host.js';
+import { THREAD_VARIANT, WORKGROUP_VARIANT } from '../../src/kernels/lines.js';
+import * as ops from '../../src/kernels/ops.js';
+import { autogradCheck, checkOp, expectClose, gradCheck, randomHost, toGpu } from '../helpers/compare.js';
+import { checkMultiOp, gpuHost, gpuHostMany } from '../helpers/multi-op.js';
+import { expectThrows, type Case, type Suite } from './types.js';
+
+// exp/log allow a few ulp each, and a row sum of up to 1e5 terms accumulates f32 rounding.
+const TOL = { abs: 1e-6, rel: 1e-4 };
+// Log-softmax of logits ±1e4: values near 2e4 carry f32 rounding of ~1e-3 absolute.
+const BIG_TOL = { abs: 4e-3, rel: 1e-5 };
+
+/** Shapes × axes: scalar lines, vec4 along rows (len % 4 = 0), vec4 across lines (inner % 4 = 0), rows of length 1, a middle axis. */
+const shapes: [number[], number][] = [
+  [[3, 7, 5], -1],
+  [[3, 7, 5], 1],
+  [[3, 7, 5], 0],
+  [[4, 8], 1],
+  [[2, 6, 8], 1],
+  [[5, 1], 1],
+  [[1, 1], 0],
+  [[70, 37], 1],
+  [[3, 40, 24], 1],
+  [[2, 36, 3, 5], 1],
+];
+
+function intLabels(n: number, classes: number, seed: number): HostTensor {
+  const r = randomHost([n], seed, 0, classes);
+  return HostTensor.from(Array.from(r.data, (v) => Math.min(classes - 1, Math.floor(v))), [n], 'i32');
+}
+
+/** Runs `fn` once per line layout, forcing it (shapes in the middle ground take the forced one). */
+async function eachLayout(engine: Engine, fn: () => Promise<void>): Promise<void> {
+  for (const v of [THREAD_VARIANT, WORKGROUP_VARIANT]) {
+    engine.variants.force('softmax', v);
+    try {
+      await fn();
+    } catch (e) {
+      throw new Error(`[variant ${v}] ${(e as Error).message}`);
+    } finally {
+      engine.variants.force('softmax', undefined);
+    }
+  }
+}
+
+const cases: Case[] = [
+  {
+    name: 'softmax and logSoftmax over every axis kind, both layouts',
+    async run(engine) {
+      await eachLayout(engine, async () => {
+        for (const [shape, axis] of shapes) {
+          const x = randomHost(shape, shape.length * 13 + axis, -4, 4);
+          await checkOp(engine, ops.softmax, [x, axis], TOL);
+          await checkOp(engine, ops.logSoftmax, [x, axis], TOL);
+        }
+      });
+    },
+  },
+  {
+    name: 'softmax is stable for logits of ±1e4 and rows of 1 to 100000',
+    async run(engine) {
+      const big = randomHost([6, 37], 3, -1e4, 1e4);
+      await checkOp(engine, ops.softmax, [big, -1], TOL);
+      await checkOp(engine, ops.logSoftmax, [big, -1], BIG_TOL);
+      // A row where one logit dominates by 2e4: exactly one-hot, no NaN from exp overflow.
+      const peak = HostTensor.from([1e4, -1e4, 0, 5e3, 1e4 - 30, -3], [1, 6]);
+      const y = await gpuHost(engine, [peak], (t) => ops.softmax(t));
+      expectClose(y.data, [1, 0, 0, 0, Math.exp(-30), 0], { abs: 1e-7, rel: 1e-4 }, 'softmax of a dominated row');
+      await checkOp(engine, ops.softmax, [randomHost([2, 100000], 5, -30, 30), 1], TOL);
+      await checkOp(engine, ops.logSoftmax, [randomHost([3, 4099], 6, -30, 30), 1], TOL);
+      await checkOp(engine, ops.softmax, [randomHost([9, 1], 7, -1e4, 1e4), 1], TOL);
+      await checkOp(engine, ops.softmax, [randomHost([3, 2000, 2], 8, -5, 5), 1], TOL);
+    },
+  },
+  {
+    name: 'softmaxBackward and logSoftmaxBackward match the CPU and finite differences',
+    async run(engine) {
+      await eachLayout(engine, async () => {
+        for (const [shape, axis] of shapes) {
+          const y = ops.softmax.cpu(randomHost(shape, 21, -3, 3), axis);
+          const ly = ops.logSoftmax.cpu(randomHost(shape, 22, -3, 3), axis);
+          const dy = randomHost(shape, 23);
+          await checkOp(engine, ops.softmaxBackward, [dy, y, axis], TOL);
+          await checkOp(engine, ops.logSoftmaxBackward, [dy, ly, axis], TOL);
+        }
+      });
+      for (const [shape, axis] of [[[3, 7, 5], 1], [[4, 8], -1], [[2, 6, 8], 1], [[2, 300], 1]] as [number[], number][]) {
+        for (const log of [false, true]) {
+          const fwd = log ? ops.logSoftmax : ops.softmax;
+          const bwd = log ? ops.logSoftmaxBackward : ops.softmaxBackward;
+          await gradCheck({
+            what: `${fwd.opName} ${JSON.stringify(shape)} axis ${axis}`,
+            inputs: [randomHost(shape, 31, -2, 2)],
+            forward: ([x]) => gpuHost(engine, [x!], (t) => fwd(t, axis)),
+            backward: async ([x], dy) => {
+              const y = fwd.cpu(x!, axis);
+              return [await gpuHost(engine, [dy, y], (d, yy) => bwd(d, yy, axis))];
+            },
+          });
+        }
+      }
+    },
+  },
+  {
+    name: 'softmax and logSoftmax differentiate through autograd',
+    async run(engine) {
+      await autogradCheck(engine, 'softmax axis 1', (x) => ops.softmax(x, 1), [randomHost([2, 5, 3], 41)]);
+      await autogradCheck(engine, 'logSoftmax', (x) => ops.logSoftmax(x), [randomHost([3, 9], 42)]);
+    },
+  },
+  {
+    name: 'softmaxCrossEntropy: loss, fused gradient and backward against the CPU',
+    async run(engine) {
+      for (const [n, k] of [[1, 1], [5, 7], [9, 8], [64, 7], [3, 1000], [300, 40]]) {
+        const logits = randomHost([n, k], n * 7 + k, -6, 6);
+        const labels = intLabels(n, k, n + k);
+        await checkOp(engine, ops.softmaxCrossEntropy, [logits, labels], TOL);
+        await checkMultiOp(engine, ops.softmaxCrossEntropyWithGrad, [logits, labels], TOL);
+        await checkOp(engine, ops.softmaxCrossEntropyBackward, [HostTensor.from([0.7], [1]), logits, labels], TOL);
+        // Host labels take the same path after a host-side check.
+        await checkOp(engine, ops.softmaxCrossEntropy, [logits, Array.from(labels.data)], TOL);
+      }
+      const huge = randomHost([4, 9], 3, -1e4, 1e4);
+      await checkMultiOp(engine, ops.softmaxCrossEntropyWithGrad, [huge, intLabels(4, 9, 1)], { loss: { abs: 1e-2, rel: 1e-5 }, dlogits: TOL });
+    },
+  },
+  {
+    name: 'softmaxCrossEntropy gradient passes the finite-difference and autograd checks',
+    async run(engine) {
+      const labels = intLabels(6, 5, 9);
+      await gradCheck({
+        what: 'softmaxCrossEntropy',
+        inputs: [randomHost([6, 5], 51, -2, 2)],
+        forward: ([x]) => gpuHost(engine, [x!, labels], (t, l) => ops.softmaxCrossEntropy(t, l)),
+        backward: async ([x], dy) => [await gpuHost(engine, [dy, x!, labels], (d, t, l) => ops.softmaxCrossEntropyBackward(d, t, l))],
+        eps: 1e-2,
+      });
+      await autogradCheck(engine, 'linear → softmaxCrossEntropy', (x, w) => ops.softmaxCrossEntropy(ops.mul(x, w), Array.from(labels.data)), [randomHost([6, 5], 52), randomHost([5], 53)]);
+      const [loss, dl] = await gpuHostMany(engine, [randomHost([6, 5], 54), labels], (t, l) => ops.softmaxCrossEntropyWithGrad(t, l), ['loss', 'dlogits']);
+      if (loss!.size !== 1) throw new Error('loss must be one element');
+      // Each gradient row sums to zero: softmax sums to 1, the one-hot to 1.
+      for (let r = 0; r < 6; r++) {
+        let s = 0;
+        for (let k = 0; k < 5; k++) s += dl!.data[r * 5 + k]!;
+        expectClose([s], [0], { abs: 1e-6, rel: 0 }, `row ${r} gradient sum`);
+      }
+    },
+  },
+  {
+    name: 'labels out of range: a host-side error, NaN from GPU labels; bad shapes and axes throw',
+    async run(engine) {
+      const logits = toGpu(engine, randomHost([3, 4], 1));
+      try {
+        expectThrows(() => ops.softmaxCrossEntropy(logits, [0, 4, 1]), 'softmaxCrossEntropy', 'label 4 at row 1', '[0, 4)');
+        expectThrows(() => ops.softmaxCrossEntropy(logits, [0, -1, 1]), 'label -1 at row 1');
+        expectThrows(() => ops.softmaxCrossEntropy(logits, [0, 1.5, 1]), 'label 1.5');
+        expectThrows(() => ops.softmaxCrossEntropy(logits, [0, 1]), '2 labels for 3 rows');
+        expectThrows(() => ops.checkLabels([1, 2, 7], 7), 'label 7 at row 2');
+        const f32Labels = engine.tensor([0, 1, 2], [3]);
+        expectThrows(() => ops.softmaxCrossEntropy(logits, f32Labels), 'labels must be an i32 tensor');
+        f32Labels.dispose();
+        expectThrows(() => ops.softmaxCrossEntropy(engine.empty([3, 4, 1]), [0, 1, 2]), 'logits must be [N, classes]', '[3, 4, 1]');
+        expectThrows(() => ops.softmax(logits, 2), 'softmax', 'axis 2 is out of range');
+        const wrong = engine.empty([3, 5]);
+        expectThrows(() => ops.softmaxBackward(wrong, logits), 'softmaxBackward', '[3, 5]', '[3, 4]');
+        wrong.dispose();
+        // On the GPU the bad row's loss and gradient are NaN, so the mean is NaN; good rows keep their gradient.
+        const bad = engine.tensor(Int32Array.from([0, 9, 1]), [3], 'i32');
+        const { loss, dlogits } = ops.softmaxCrossEntropyWithGrad(logits, bad);
+        const l = await loss.read();
+        const g = await dlogits.read();
+        if (!Number.isNaN(l[0])) throw new Error(`loss with an out-of-range label should be NaN, got ${l[0]}`);
+        if (![4, 5, 6, 7].every((i) => Number.isNaN(g[i]))) throw new Error('the bad row gradient should be NaN');
+        if ([0, 1, 2, 3, 8, 9, 10, 11].some((i) => Number.isNaN(g[i]))) throw new Error('good rows should have finite gradients');
+        [bad, loss, dlogits].forEach((t) => t.dispose());
+      } finally {
+        logits.dispose();
+      }
+    },
+  },
+];
+
+export const softmaxSuite: Suite = { name: 'softmax', cases };
