@@ -6,8 +6,8 @@
  * each one a stage that reduces [B, R, K] → [B, K]:
  *  - K = 1 (the reduced axes are innermost and contiguous): the `rows` kernel, a group of invocations per row
  *    (a subgroup, or a workgroup-memory tree; see `reduceRowsKernel`), rows longer than 64 elements per
- *    invocation split into segments whose partial results a further pass folds (a 1e6-element sum runs
- *    as 1954 parallel segments, then one row of 1954);
+ *    invocation split into segments whose partial results further passes fold (with subgroups of 8, a
+ *    1e6-element sum runs as 1954 parallel segments of 512, then 4 of ~489, then one of 4);
  *  - K > 1 (outer or middle axes, e.g. a sum over the batch of [N, C]), or short rows: the `cols` kernel,
  *    one invocation per output walking R with stride K (neighbouring invocations read neighbouring addresses),
  *    R split into chunks of 64 folded by further passes.

@@ -46,6 +46,7 @@ const cases: Case[] = [
         for (const p of permutations(4)) await checkOp(engine, ops.permute, [values([3, 1, 5, 2], 2), p], EXACT);
         const more: [number[], number[]][] = [
           [[7], [0]],
+          [[], []],
           [[1, 1], [1, 0]],
           [[2, 1, 3, 4, 2], [4, 2, 0, 3, 1]],
           [[2, 3, 5, 7], [0, 2, 3, 1]], // NCHW → NHWC: a batched transpose after merging
