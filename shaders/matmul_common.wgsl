@@ -3,6 +3,7 @@
 struct Params {
   M: u32, N: u32, K: u32, flags: u32,          // flags bit 0: add bias
   act: u32, rank: u32, batch_base: u32, batch: u32,
+  // m_base: first output row of this dispatch (grids over the limit, and the texture kernels' row chunks).
   tiles_m: u32, tiles_n: u32, kq: u32, m_base: u32,
   // Output batch shape, and each operand's stride per batch axis (0 where broadcast). The buffer kernel
   // counts strides in elements, the texture kernels in array layers.

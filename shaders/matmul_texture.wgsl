@@ -49,7 +49,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var bq: array<vec4f, TNV>;
   for (var c = 0u; c < TNV; c++) { bq[c] = bias4(4u * (q0 + c)); }
   for (var i = 0u; i < TM; i++) {
-    let m = m0 + i;
+    let m = params.m_base + m0 + i; // texture rows are this chunk's; output rows are global
     if (m >= M) { break; }
     for (var c = 0u; c < TNV; c++) { store4(oo + m * N, 4u * (q0 + c), acc[i][c], bq[c]); }
   }

@@ -70,7 +70,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let oo = bi * M * N;
   let bq = bias4(4u * q);
   for (var i = 0u; i < 32u; i++) {
-    let m = m0 + i;
+    let m = params.m_base + m0 + i; // texture rows are this chunk's; output rows are global
     if (m >= M) { break; }
     store4(oo + m * N, 4u * q, acc[i], bq);
   }

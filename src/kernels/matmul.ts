@@ -265,109 +265,88 @@ const bufferVariant: MatmulVariant = {
   },
 };
 
-interface Staged {
-  at: PooledTexture;
-  bt: PooledTexture;
-  kq: number;
-  mP: number;
-  nP: number;
-}
-
-/** Padding of M and N: the tile of a subgroup (32 × 32), which the smaller invocation tiles divide. */
+/** Padding of M and N in the staged textures: the tile of a subgroup (32 × 32), which the smaller
+ * invocation tiles divide. */
 const PAD_MN = 32;
 
-/** Whether both operands fit the device's texture limits (else the texture variants fall back to buffers). */
+/** Whether the operands fit the device's texture limits (else the texture variants fall back to buffers).
+ * Tall A needs no check: it is staged in chunks of rows. */
 function fitsTextures(engine: Engine, plan: MatmulPlan): boolean {
   const dim = engine.limits.maxTextureDimension2D;
   const layers = engine.limits.maxTextureArrayLayers;
   const kP = Math.ceil(plan.K / 4) * 4;
-  const mP = Math.ceil(plan.M / PAD_MN) * PAD_MN;
   const nP = Math.ceil(plan.N / PAD_MN) * PAD_MN;
-  return plan.K > 0 && kP <= dim && mP <= dim && nP / 4 <= dim && plan.aMatrices <= layers && plan.bMatrices <= layers;
+  return plan.K > 0 && kP <= dim && nP / 4 <= dim && dim >= PAD_MN && plan.aMatrices <= layers && plan.bMatrices <= layers;
 }
 
-/** Copies both operands into zero-padded textures: A texel (q, m) = A[m, 4q..], B texel (q, k) = B[k, 4q..]. */
-function stage(engine: Engine, p: MatmulProblem, name: string): Staged {
+interface TextureKernel {
+  name: string;
+  kernel: { name: string; code: string };
+  /** Output tile of one invocation (texture) or one subgroup (texture-subgroup); both divide PAD_MN. */
+  tileM: number;
+  tileN: number;
+  /** Tiles per workgroup. */
+  tilesPerGroup: number;
+}
+
+/**
+ * Stages both operands into zero-padded textures (A texel (q, m) = A[m, 4q..], B texel (q, k) = B[k, 4q..])
+ * with the pack kernel, then runs the texture kernel. A is staged in chunks of at most
+ * maxTextureDimension2D rows, each followed by its share of the product.
+ */
+function runTextured(engine: Engine, p: MatmulProblem, v: TextureKernel): Tensor {
   const { plan } = p;
+  if (!fitsTextures(engine, plan)) return bufferVariant.run(engine, p);
+  const out = engine.empty(plan.shape);
+  if (out.size === 0) return out;
   const { M, N, K, transA, transB } = plan;
   const kq = Math.ceil(K / 4);
-  const mP = Math.ceil(M / PAD_MN) * PAD_MN;
   const nP = Math.ceil(N / PAD_MN) * PAD_MN;
+  const chunk = Math.floor(engine.limits.maxTextureDimension2D / PAD_MN) * PAD_MN;
   const pool = texturePool(engine);
-  const at = pool.acquire(kq, mP, plan.aMatrices);
+  const at = pool.acquire(kq, Math.min(chunk, Math.ceil(M / PAD_MN) * PAD_MN), plan.aMatrices);
   const bt = pool.acquire(nP / 4, 4 * kq, plan.bMatrices);
-  const pack = (src: Tensor, dst: PooledTexture, rows: number, cols: number, rowsP: number, colsQ: number, sRow: number, sCol: number, layers: number, what: string) =>
+  const pack = (src: Tensor, dst: PooledTexture, u: { rows: number; cols: number; rowsP: number; colsQ: number; sRow: number; sCol: number; stride: number; r0: number }, layers: number, what: string) =>
     engine.runtime.dispatch({
       kernel: kernels.pack,
-      label: `${label(name, p)} stage ${what}`,
-      uniforms: new Uniforms().u32(rows, cols, rowsP, colsQ, sRow, sCol, rows * cols, 0),
+      label: `${label(v.name, p)} stage ${what}`,
+      uniforms: new Uniforms().u32(u.rows, u.cols, u.rowsP, u.colsQ, u.sRow, u.sCol, u.stride, u.r0),
       bindings: [src.binding(), { view: dst.view }],
-      grid: [Math.ceil(colsQ / 8), Math.ceil(rowsP / 8), layers],
+      grid: [Math.ceil(u.colsQ / 8), Math.ceil(u.rowsP / 8), layers],
     });
-  pack(p.a, at, M, K, mP, kq, transA ? 1 : K, transA ? M : 1, plan.aMatrices, 'a');
-  pack(p.b, bt, K, N, 4 * kq, nP / 4, transB ? 1 : N, transB ? K : 1, plan.bMatrices, 'b');
-  return { at, bt, kq, mP, nP };
+  pack(p.b, bt, { rows: K, cols: N, rowsP: 4 * kq, colsQ: nP / 4, sRow: transB ? 1 : N, sCol: transB ? K : 1, stride: K * N, r0: 0 }, plan.bMatrices, 'b');
+  const tilesN = nP / v.tileN;
+  for (let m0 = 0; m0 < M; m0 += chunk) {
+    const rows = Math.min(chunk, M - m0);
+    const rowsP = Math.ceil(rows / PAD_MN) * PAD_MN;
+    const a = { rows, cols: K, rowsP, colsQ: kq, sRow: transA ? 1 : K, sCol: transA ? M : 1, stride: M * K, r0: m0 };
+    pack(p.a, at, a, plan.aMatrices, m0 ? `a rows ${m0}…` : 'a');
+    const tilesM = rowsP / v.tileM;
+    engine.runtime.dispatch({
+      kernel: v.kernel,
+      label: label(v.name, p),
+      uniforms: params(plan, { batchBase: 0, batch: plan.batch, tilesM, tilesN, kq, mBase: m0, stridesIn: 'layers' }),
+      bindings: [{ view: at.view }, { view: bt.view }, biasBinding(engine, p.bias), outBinding(out)],
+      grid: Math.ceil((plan.batch * tilesM * tilesN) / v.tilesPerGroup),
+    });
+  }
+  pool.release(at);
+  pool.release(bt);
+  return out;
 }
 
-function release(engine: Engine, s: Staged): void {
-  const pool = texturePool(engine);
-  pool.release(s.at);
-  pool.release(s.bt);
-}
-
-// Invocation tile of the texture kernel (shaders/matmul_texture.wgsl).
-const TEX_TM = 4;
-const TEX_TN = 8;
-const TEX_WG = 64;
-
+// Invocation tile of the texture kernel (shaders/matmul_texture.wgsl): 4 × 8, 64 per workgroup.
 const textureVariant: MatmulVariant = {
   name: 'texture',
   supported: (engine) => engine.limits.maxStorageTexturesPerShaderStage >= 2,
-  run(engine, p) {
-    const { plan } = p;
-    if (!fitsTextures(engine, plan)) return bufferVariant.run(engine, p);
-    const out = engine.empty(plan.shape);
-    if (out.size === 0) return out;
-    const s = stage(engine, p, 'texture');
-    const tilesM = s.mP / TEX_TM;
-    const tilesN = s.nP / TEX_TN;
-    engine.runtime.dispatch({
-      kernel: kernels.texture,
-      label: label('texture', p),
-      uniforms: params(plan, { batchBase: 0, batch: plan.batch, tilesM, tilesN, kq: s.kq, stridesIn: 'layers' }),
-      bindings: [{ view: s.at.view }, { view: s.bt.view }, biasBinding(engine, p.bias), outBinding(out)],
-      grid: Math.ceil((plan.batch * tilesM * tilesN) / TEX_WG),
-    });
-    release(engine, s);
-    return out;
-  },
+  run: (engine, p) => runTextured(engine, p, { name: 'texture', kernel: kernels.texture, tileM: 4, tileN: 8, tilesPerGroup: 64 }),
 };
 
 // One subgroup of 8 lanes owns a 32 × 32 tile; 16 subgroups per workgroup (shaders/matmul_texture_subgroup.wgsl).
-const SG_TILE = 32;
-const SG_PER_WG = 16;
-
 const subgroupVariant: MatmulVariant = {
   name: 'texture-subgroup',
   supported: (engine) => engine.features.has('subgroups') && engine.fixedSubgroupSize === 8 && textureVariant.supported(engine),
-  run(engine, p) {
-    const { plan } = p;
-    if (!fitsTextures(engine, plan)) return bufferVariant.run(engine, p);
-    const out = engine.empty(plan.shape);
-    if (out.size === 0) return out;
-    const s = stage(engine, p, 'texture-subgroup');
-    const tilesM = s.mP / SG_TILE;
-    const tilesN = s.nP / SG_TILE;
-    engine.runtime.dispatch({
-      kernel: kernels.subgroup,
-      label: label('texture-subgroup', p),
-      uniforms: params(plan, { batchBase: 0, batch: plan.batch, tilesM, tilesN, kq: s.kq, stridesIn: 'layers' }),
-      bindings: [{ view: s.at.view }, { view: s.bt.view }, biasBinding(engine, p.bias), outBinding(out)],
-      grid: Math.ceil((plan.batch * tilesM * tilesN) / SG_PER_WG),
-    });
-    release(engine, s);
-    return out;
-  },
+  run: (engine, p) => runTextured(engine, p, { name: 'texture-subgroup', kernel: kernels.subgroup, tileM: 32, tileN: 32, tilesPerGroup: 16 }),
 };
 
 /** Random f32 values in [-1, 1) for the tuning sample. */

@@ -133,7 +133,16 @@ const cases: Case[] = [
     // More matrices than texture layers: the texture variants must not try to stage them.
     const layers = engine.limits.maxTextureArrayLayers + 1;
     await check(engine, mk(3, 5, 2, false, false, [layers], [1]), v);
+    // Wider than 4 × maxTextureDimension2D columns (4 per texel), and K deeper than the texture height.
+    const dim = engine.limits.maxTextureDimension2D;
+    await check(engine, mk(2, 3, 4 * dim + 5), v);
+    await check(engine, mk(2, dim + 3, 3), v);
     await engine.sync(); // surfaces a GPU validation error if a texture over the limit was made
+  }),
+  ...perVariant('tall A (more rows than a texture holds) is staged in chunks of rows', async (engine, v) => {
+    const rows = engine.limits.maxTextureDimension2D + 45;
+    await check(engine, mk(rows, 5, 6), v);
+    await check(engine, { ...mk(rows, 6, 3, true, false, [2], [1]), opts: { transA: true, biasN: 3, activation: 'relu' } }, v);
   }),
   ...perVariant('repeated calls reuse staging textures and give identical results', async (engine, v) => {
     const a = toGpu(engine, randomHost([2, 40, 50], 91));
