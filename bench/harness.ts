@@ -326,6 +326,7 @@ export type Log = (line: string) => void;
 export interface Ceilings {
   wait: WaitMode;
   fmaGflops: number;
+  /** Best WGSL copy kernel (not the driver's copyBufferToBuffer, which the peak suite reports for reference). */
   copyGbps: number;
   /** Where the figures came from: this run, the last bench/results/peak.json, or a quick measurement. */
   source: 'this run' | 'peak.json' | 'quick measurement';

@@ -123,11 +123,11 @@ describe('peak suite', () => {
     const file = JSON.parse(readFileSync(result!.path, 'utf8')) as ResultsFile;
     expect(file).toMatchObject({ suite: 'peak', wait: 'both', quick: true });
     expect(file.device).toContain(engine.adapter.description);
-    expect(file.rows).toHaveLength(6);
+    expect(file.rows).toHaveLength(8);
     for (const r of file.rows) validateRow(r);
     for (const wait of ['polite', 'busy']) {
       const rows = file.rows.filter((r) => r.wait === wait);
-      expect(rows.map((r) => r.case)).toEqual(['fma vec4 chains', 'copy buffer->buffer', 'copy texture->buffer']);
+      expect(rows.map((r) => r.case)).toEqual(['fma vec4 chains', 'copy buffer->buffer', 'copy texture->buffer', 'copyBufferToBuffer (driver)']);
       expect(rows[0]!.gflops).toBeGreaterThan(0);
       expect(rows[0]!.peak_fraction).toBe(1);
       for (const r of rows.slice(1)) expect(r.gbps).toBeGreaterThan(0);

@@ -222,6 +222,21 @@ export async function timeCopy(engine: Engine, c: CopyConfig, opts: TimeOptions)
   }
 }
 
+/** The driver's own buffer copy (copyBufferToBuffer, a memcpy on CPU drivers): a reference, not a kernel. */
+export async function timeDriverCopy(engine: Engine, elements: number, opts: TimeOptions): Promise<Timing> {
+  const src = engine.tensor(randomData(elements, 5), [elements]);
+  const dst = engine.empty([elements]);
+  try {
+    return await timeAsync(`copyBufferToBuffer ${engine.waitMode}`, async () => {
+      engine.runtime.copyBuffer(src.buffer, 0, dst.buffer, 0, elements * 4, 'peak copyBufferToBuffer');
+      await engine.sync();
+    }, opts);
+  } finally {
+    src.dispose();
+    dst.dispose();
+  }
+}
+
 // ---------------------------------------------------------------------------------------- suite
 
 /** Ceilings measured in this process, by wait mode (the peak suite fills it; ceilingsFor reads it first). */
@@ -229,6 +244,7 @@ const measured = new Map<WaitMode, Ceilings>();
 
 const FMA_CASE = 'fma vec4 chains';
 const copyCase = (s: CopySource) => `copy ${s}->buffer`;
+const DRIVER_COPY_CASE = 'copyBufferToBuffer (driver)';
 
 export interface PeakSizes {
   fma: FmaConfig;
@@ -267,6 +283,10 @@ export async function runPeak(ctx: SuiteContext, sizes = peakSizes(ctx.quick)): 
       log(`peak: ${wait} copy from ${c.source} ${gbps.toFixed(2)} GB/s`);
       rows.push(makeRow({ case: copyCase(c.source), shape: `${c.elements} f32 (${(c.elements * 4) / 2 ** 20} MiB)`, wait, ours: t, bytes: copyBytes(c) }));
     }
+    const driver = await timeDriverCopy(engine, sizes.copy.elements, sizes.time);
+    const mib = (sizes.copy.elements * 4) / 2 ** 20;
+    log(`peak: ${wait} copyBufferToBuffer ${(copyBytes(sizes.copy) / (driver.medianMs * 1e6)).toFixed(2)} GB/s`);
+    rows.push(makeRow({ case: DRIVER_COPY_CASE, shape: `${sizes.copy.elements} f32 (${mib} MiB)`, wait, ours: driver, bytes: copyBytes(sizes.copy) }));
     measured.set(wait, { wait, fmaGflops: gflops, copyGbps: best, source: 'this run' });
   }
   // How much each wait mode loses against the best one, for the FMA ceiling.
@@ -288,7 +308,7 @@ export function ceilingsFromFile(resultsDir: string, device: string, wait: WaitM
   if (!file || file.device !== device || file.quick) return undefined;
   const rows = file.rows.filter((r) => r.wait === wait);
   const fma = rows.find((r) => r.case === FMA_CASE)?.gflops;
-  const copy = Math.max(0, ...rows.map((r) => (typeof r.gbps === 'number' ? r.gbps : 0)));
+  const copy = Math.max(0, ...rows.map((r) => (r.case !== DRIVER_COPY_CASE && typeof r.gbps === 'number' ? r.gbps : 0)));
   if (!fma || !copy) return undefined;
   return { wait, fmaGflops: fma, copyGbps: copy, source: 'peak.json' };
 }
