@@ -20,3 +20,5 @@ export {
   type BatchNormParams,
 } from './batchnorm.js';
 export { checkLabels, logSoftmax, logSoftmaxBackward, softmax, softmaxBackward, softmaxCrossEntropy, softmaxCrossEntropyBackward, softmaxCrossEntropyWithGrad, softmaxKernel, type Labels } from './softmax.js';
+export { aSoftmaxLambda, aSoftmaxLogits, aSoftmaxLogitsBackward, aSoftmaxLoss, aSoftmaxLossWithGrad, aSoftmaxPsi, type ASoftmaxOptions, type LambdaSchedule } from './asoftmax.js';
+export { defineMultiOp, type MultiOp, type MultiPlan } from './multi-op.js';

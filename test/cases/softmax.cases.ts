@@ -179,6 +179,106 @@ const cases: Case[] = [
       }
     },
   },
+  {
+    name: 'A-Softmax ψ: continuous, decreasing in θ, with the paper\'s values',
+    async run() {
+      for (const m of [1, 2, 3, 4]) {
+        let prev = Infinity;
+        for (let i = 0; i <= 400; i++) {
+          const theta = (Math.PI * i) / 400;
+          const [psi] = ops.aSoftmaxPsi(Math.cos(theta), m);
+          if (!(psi <= prev + 1e-9)) throw new Error(`ψ not decreasing at θ=${theta}, m=${m}`);
+          if (Math.abs(psi - prev) > (m * Math.PI * 2) / 400 + 1e-6 && i > 0) throw new Error(`ψ jumps at θ=${theta}, m=${m}`);
+          prev = psi;
+        }
+        expectClose([ops.aSoftmaxPsi(1, m)[0], ops.aSoftmaxPsi(-1, m)[0]], [1, -2 * m + 1], { abs: 1e-9, rel: 0 }, `ψ(0), ψ(π) for m=${m}`);
+      }
+      // m = 4 at θ = π/4: k = 1, (−1)·cos(π) − 2 = −1; at θ = π/3: k = 1, −cos(4π/3) − 2 = −1.5.
+      expectClose([ops.aSoftmaxPsi(Math.cos(Math.PI / 4), 4)[0], ops.aSoftmaxPsi(0.5, 4)[0]], [-1, -1.5], { abs: 1e-9, rel: 0 }, 'ψ values');
+      expectClose([ops.aSoftmaxLambda(0), ops.aSoftmaxLambda(1e6), ops.aSoftmaxLambda(10)], [1000, 5, 1000 / 2.2], { abs: 1e-9, rel: 1e-12 }, 'λ schedule');
+    },
+  },
+  {
+    name: 'A-Softmax logits and their backward match the CPU for margins 1-4, with and without λ',
+    async run(engine) {
+      for (const [n, d, k] of [[5, 9, 7], [1, 3, 2], [16, 512, 7], [70, 6, 65]]) {
+        const x = randomHost([n, d], n + d, -1, 1);
+        const w = randomHost([d, k], d + k, -1, 1);
+        const labels = intLabels(n, k, n * k);
+        const df = randomHost([n, k], 3);
+        for (const margin of [1, 2, 3, 4]) {
+          for (const lambda of [0, 5]) {
+            const o = { margin, lambda };
+            await checkOp(engine, ops.aSoftmaxLogits, [x, w, labels, o], { abs: 1e-5, rel: 1e-4 });
+            await checkMultiOp(engine, ops.aSoftmaxLogitsBackward, [df, x, w, labels, o], { abs: 1e-4, rel: 1e-3 });
+          }
+        }
+        await checkOp(engine, ops.aSoftmaxLogits, [x, w, null], { abs: 1e-5, rel: 1e-4 });
+        await checkMultiOp(engine, ops.aSoftmaxLogitsBackward, [df, x, w, null, { margin: 4 }], { abs: 1e-4, rel: 1e-3 });
+      }
+      // m = 1 is plain softmax over normalised weights: f = x·w_j/‖w_j‖ for every class, target included.
+      const x = randomHost([3, 4], 1);
+      const w = randomHost([4, 5], 2);
+      const f = await gpuHost(engine, [x, w, intLabels(3, 5, 3)], (a, b, l) => ops.aSoftmaxLogits(a, b, l, { margin: 1 }));
+      const want: number[] = [];
+      for (let r = 0; r < 3; r++) {
+        for (let j = 0; j < 5; j++) {
+          let dot = 0;
+          let nn = 0;
+          for (let q = 0; q < 4; q++) {
+            dot += x.data[r * 4 + q]! * w.data[q * 5 + j]!;
+            nn += w.data[q * 5 + j]! ** 2;
+          }
+          want.push(dot / Math.sqrt(nn));
+        }
+      }
+      expectClose(f.data, want, { abs: 1e-6, rel: 1e-5 }, 'm = 1 logits');
+    },
+  },
+  {
+    name: 'A-Softmax loss gradients to x and w pass the finite-difference and autograd checks',
+    async run(engine) {
+      for (const margin of [1, 2, 4]) {
+        for (const lambda of [0, 3]) {
+          const labels = intLabels(5, 4, margin);
+          const o = { margin, lambda };
+          await gradCheck({
+            what: `A-Softmax loss m=${margin} λ=${lambda}`,
+            inputs: [randomHost([5, 6], 60 + margin, -1, 1), randomHost([6, 4], 70 + margin, -1, 1)],
+            forward: ([x, w]) => gpuHost(engine, [x!, w!, labels], (a, b, l) => ops.aSoftmaxLoss(a, b, l, o)),
+            backward: async ([x, w], dy) => {
+              const [dx, dw] = await gpuHostMany(engine, [x!, w!, labels], (a, b, l) => ops.aSoftmaxLossWithGrad(a, b, l, o), ['dx', 'dw']);
+              return [dx!, dw!].map((g) => HostTensor.from(Array.from(g.data, (v) => v * dy.data[0]!), g.shape));
+            },
+            eps: 2e-3,
+            tol: { abs: 2e-3, rel: 3e-2 },
+          });
+        }
+      }
+      const labels = [1, 0, 3];
+      await autogradCheck(engine, 'aSoftmaxLoss m=4 via autograd', (x, w) => ops.aSoftmaxLoss(x, w, labels, { margin: 4, lambda: 1 }), [randomHost([3, 5], 81), randomHost([5, 4], 82)], {
+        eps: 2e-3,
+        tol: { abs: 2e-3, rel: 3e-2 },
+      });
+    },
+  },
+  {
+    name: 'A-Softmax refuses bad margins, λ, shapes and labels',
+    async run(engine) {
+      const x = engine.empty([3, 4]);
+      const w = engine.empty([4, 5]);
+      try {
+        for (const margin of [0, -2, 2.5, NaN]) expectThrows(() => ops.aSoftmaxLogits(x, w, [0, 1, 2], { margin }), 'aSoftmaxLogits', 'margin must be an integer ≥ 1', String(margin));
+        expectThrows(() => ops.aSoftmaxLoss(x, w, [0, 1, 2], { lambda: -1 }), 'lambda must be a finite number ≥ 0');
+        expectThrows(() => ops.aSoftmaxLogits(x, engine.empty([5, 5]), [0, 1, 2]), 'feature sizes 4 and 5 differ');
+        expectThrows(() => ops.aSoftmaxLoss(x, w, [0, 5, 2]), 'label 5 at row 1', '[0, 5)');
+        expectThrows(() => ops.aSoftmaxLogitsBackward(engine.empty([3, 4]), x, w, [0, 1, 2]), 'df must be f32 [3, 5]');
+      } finally {
+        x.dispose();
+        w.dispose();
+      }
+    },
+  },
 ];
 
 export const softmaxSuite: Suite = { name: 'softmax', cases };
