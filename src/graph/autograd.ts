@@ -6,6 +6,7 @@
  * Nodes are reference-counted: disposing the last tensor that leads to a node frees its saved tensors too.
  */
 import { fmtShape, ShapeError } from '../device/errors.js';
+import { keep } from './scope.js';
 import type { Tensor } from './tensor.js';
 
 let recording = true;
@@ -87,7 +88,8 @@ export function record(
   if (!recording) return;
   const needsGrad = inputs.map((t) => t.requiresGrad);
   if (!needsGrad.some(Boolean)) return;
-  const saved = save.map((t) => t.alias());
+  // Saved aliases belong to the node, not to any tidy scope that is open now.
+  const saved = save.map((t) => keep(t.alias()));
   const node = new GradNode(opName, inputs, needsGrad, inputs.map((t) => t.gradNode), makeBackward(saved), saved);
   out.attachGrad(node);
 }

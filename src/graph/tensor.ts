@@ -3,7 +3,7 @@ import type { Engine } from '../device/engine.js';
 import type { Binding } from '../kernels/runtime.js';
 import { record, type Accumulate, type GradNode } from './autograd.js';
 import { BYTES_PER_ELEMENT, type AnyTypedArray, type DType } from './dtype.js';
-import { trackTensor } from './scope.js';
+import { keep, trackTensor } from './scope.js';
 import { checkShape, sizeOf } from './shape.js';
 
 /** A GPU buffer shared by a tensor and its reshaped views; returned to the pool when the last one is disposed. */
@@ -68,7 +68,8 @@ export class Tensor {
 
   /** @internal Adds a gradient into `.grad` (leaves). */
   accumulateGrad(g: Tensor, accumulate: Accumulate): void {
-    this.grad = this.grad ? accumulate(this.grad, g) : g;
+    // A leaf's gradient outlives any tidy scope that backward() was called in.
+    this.grad = keep(this.grad ? accumulate(this.grad, g) : g);
   }
 
   /** Back-propagates from this tensor; `dy` defaults to ones for a one-element tensor. */

@@ -9,11 +9,12 @@
 import type { Engine } from '../device/engine.js';
 import { assert, fmtShape } from '../device/errors.js';
 import { HostTensor, forEachIndex, type TensorMeta } from '../graph/host.js';
-import { sizeOf, stridesOf } from '../graph/shape.js';
+import { broadcastShapes, broadcastStrides, sameShape, sizeOf, stridesOf } from '../graph/shape.js';
 import type { Tensor } from '../graph/tensor.js';
 import stridedCopyWgsl from '../../shaders/strided_copy.wgsl';
 import transposeWgsl from '../../shaders/transpose.wgsl';
-import { defineOp, type Plan } from './op.js';
+import { sumToShape } from './elementwise.js';
+import { defineOp, type Op, type Plan } from './op.js';
 import { Uniforms } from './uniforms.js';
 import { registerTunable } from './variants.js';
 
@@ -168,11 +169,18 @@ function permuteCpu(plan: PermutePlan, x: HostTensor): HostTensor {
 }
 
 /** out[i0, i1, …] = x[i_perm⁻¹…]: axis i of the output is axis perm[i] of x (negative entries allowed). */
-export const permute = defineOp<[x: Tensor, perm: readonly number[]], PermutePlan>({
+export const permute: Op<[x: Tensor, perm: readonly number[]], PermutePlan> = defineOp<[x: Tensor, perm: readonly number[]], PermutePlan>({
   name: 'permute',
   check: (x, perm) => planPermute('permute', x, perm),
   gpu: (plan, x) => runPermute(plan, x, x.engine.variants.pick(transposeKernel).name, 'permute'),
   cpu: permuteCpu,
+  backward: {
+    grad({ plan }, dy) {
+      const inverse = new Array<number>(plan.perm.length);
+      plan.perm.forEach((p, i) => (inverse[p] = i));
+      return [permute(dy, inverse)];
+    },
+  },
 });
 
 /** Swaps two axes (default the last two) into a new contiguous tensor. */
@@ -192,6 +200,7 @@ export const transpose = defineOp<[x: Tensor, dim0?: number, dim1?: number], Per
   },
   gpu: (plan, x) => runPermute(plan, x, x.engine.variants.pick(transposeKernel).name, 'transpose'),
   cpu: permuteCpu,
+  backward: { grad: ({ plan }, dy) => [permute(dy, plan.perm)] }, // a transposition is its own inverse
 });
 
 // ------------------------------------------------------------------------------------------- concat
@@ -244,6 +253,17 @@ export const concat = defineOp<[tensors: readonly Tensor[], axis?: number], Conc
       offset += inner;
     }
     return out;
+  },
+  backward: {
+    grad({ plan, args: [tensors], needsGrad }, dy) {
+      let start = 0;
+      return tensors.map((t, i) => {
+        const end = start + t.shape[plan.axis]!;
+        const g = needsGrad[i] ? slice(dy, [start], [end], [1], [plan.axis]) : null;
+        start = end;
+        return g;
+      });
+    },
   },
 });
 
@@ -306,4 +326,43 @@ export const slice = defineOp<[x: Tensor, starts: readonly number[], ends: reado
     });
     return out;
   },
+  backward: {
+    grad({ plan, args: [x] }, dy) {
+      // Zeros of the input's shape with dy written back at the sliced positions.
+      const g = dy.engine.zeros(x.shape, dy.dtype);
+      const strides = stridesOf(x.shape);
+      const base = plan.begin.reduce((p, b, a) => p + b * strides[a]!, 0);
+      stridedCopy(dy.engine, `slice backward ${fmtShape(plan.shape)} → ${fmtShape(x.shape)}`, dy, 0, stridesOf(plan.shape), g, base, strides.map((st, a) => st * plan.step[a]!), plan.shape);
+      return [g];
+    },
+  },
+});
+
+// ------------------------------------------------------------------------------------------- expand
+
+/** Broadcasts x to `shape` (NumPy rules) into a new contiguous tensor; its gradient sums back over the broadcast axes. */
+export const expand = defineOp<[x: Tensor, shape: readonly number[]], Plan>({
+  name: 'expand',
+  check(x, shape) {
+    const out = broadcastShapes('expand', x.shape, shape);
+    assert(sameShape(out, shape), 'expand', () => `cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
+    assert(shape.length <= MAX_RANK, 'expand', () => `supports up to ${MAX_RANK} dimensions, got ${fmtShape(shape)}`);
+    return { shape: [...shape], dtype: x.dtype };
+  },
+  gpu(plan, x) {
+    const out = x.engine.empty(plan.shape, plan.dtype);
+    stridedCopy(x.engine, `expand ${fmtShape(x.shape)} → ${fmtShape(plan.shape)}`, x, 0, broadcastStrides(x.shape, plan.shape), out, 0, stridesOf(plan.shape), plan.shape);
+    return out;
+  },
+  cpu(plan, x) {
+    const out = HostTensor.zeros(plan.shape, plan.dtype);
+    const strides = broadcastStrides(x.shape, plan.shape);
+    forEachIndex(plan.shape, (idx, flat) => {
+      let off = 0;
+      for (let a = 0; a < idx.length; a++) off += idx[a]! * strides[a]!;
+      out.data[flat] = x.data[off]!;
+    });
+    return out;
+  },
+  backward: { grad: ({ args: [x] }, dy) => [sumToShape(dy.detach(), x.shape)] },
 });

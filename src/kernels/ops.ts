@@ -4,7 +4,7 @@ export { fill } from './fill.js';
 export type { BinaryOp, UnaryOp } from './elementwise.js';
 export { matmul, matmulCpu, matmulKernel, type Activation, type HostMatmulOptions, type MatmulOptions, type MatmulPlan } from './matmul.js';
 export { argmax, max, mean, min, reduceRowsKernel, sum, type ReduceKind, type ReduceOp, type ReducePlan } from './reduce.js';
-export { concat, permute, slice, transpose, transposeKernel, type ConcatPlan, type PermutePlan, type SlicePlan } from './layout.js';
+export { concat, expand, permute, slice, transpose, transposeKernel, type ConcatPlan, type PermutePlan, type SlicePlan } from './layout.js';
 export {
   batchNorm2d,
   batchNorm2dApply,
@@ -20,5 +20,32 @@ export {
   type BatchNormParams,
 } from './batchnorm.js';
 export { checkLabels, logSoftmax, logSoftmaxBackward, softmax, softmaxBackward, softmaxCrossEntropy, softmaxCrossEntropyBackward, softmaxCrossEntropyWithGrad, softmaxKernel, type Labels } from './softmax.js';
+export { conv2d, conv2dFused, torchConvWeightToHWIO, type Conv2dOptions, type Conv2dFusedOptions, type ConvGeometryOptions, type Padding } from './conv.js';
+export { conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight } from './conv-backward.js';
+export {
+  adaptiveAvgPool2d,
+  adaptiveAvgPool2dBackward,
+  avgPool2d,
+  avgPool2dBackward,
+  channelMax,
+  channelMaxBackward,
+  channelMaxIndices,
+  channelMaxWithIndices,
+  channelMean,
+  channelMeanBackward,
+  globalAvgPool2d,
+  globalAvgPool2dBackward,
+  globalMaxPool2d,
+  globalMaxPool2dBackward,
+  globalMaxPool2dIndices,
+  globalMaxPool2dWithIndices,
+  maxPool2d,
+  maxPool2dBackward,
+  maxPool2dIndices,
+  maxPool2dWithIndices,
+  type AvgPool2dOptions,
+  type Pair,
+  type Pool2dOptions,
+} from './pool.js';
 export { aSoftmaxLambda, aSoftmaxLogits, aSoftmaxLogitsBackward, aSoftmaxLoss, aSoftmaxLossWithGrad, aSoftmaxPsi, type ASoftmaxOptions, type LambdaSchedule } from './asoftmax.js';
 export { defineMultiOp, type MultiOp, type MultiPlan } from './multi-op.js';

@@ -27,7 +27,9 @@ import { HostTensor, forEachIndex, type TensorMeta } from '../graph/host.js';
 import { sizeOf, stridesOf } from '../graph/shape.js';
 import type { Tensor } from '../graph/tensor.js';
 import reduceWgsl from '../../shaders/reduce.wgsl';
+import { binaryOp, div, mul, type BinaryOp } from './elementwise.js';
 import { fill } from './fill.js';
+import { expand } from './layout.js';
 import { defineOp, type Op, type Plan } from './op.js';
 import { Uniforms } from './uniforms.js';
 import { registerTunable } from './variants.js';
@@ -280,8 +282,40 @@ function reduceOp(kind: Exclude<ReduceKind, 'argmax'>): ReduceOp {
     check: (x, axes, keepDims = false) => planReduce(kind, x, axes, keepDims),
     gpu: (plan, x) => runReduce(plan, x, x.engine.variants.pick(reduceRowsKernel).name),
     cpu: (plan, x) => reduceCpu(plan, x),
+    backward: {
+      save: ([x], y) => (kind === 'max' || kind === 'min' ? [x, y] : []),
+      grad: ({ plan, args: [x], saved }, dy) => [reduceGrad(plan, x.shape, dy, saved[0], saved[1])],
+    },
   });
 }
+
+/**
+ * Gradient of a reduction: dy spread back over the reduced axes; divided by the count for mean; for max/min
+ * shared equally among the elements equal to the result (ties split the gradient, as PyTorch's amax does).
+ */
+function reduceGrad(plan: ReducePlan, xShape: readonly number[], dy: Tensor, x?: Tensor, y?: Tensor): Tensor {
+  const kept = xShape.map((d, a) => (plan.axes.includes(a) ? 1 : d));
+  const dyKept = dy.reshape(kept);
+  if (plan.kind === 'sum' || plan.kind === 'mean') {
+    const spread = expand(dyKept, xShape);
+    dyKept.dispose();
+    if (plan.kind === 'sum') return spread;
+    const g = mul(spread, 1 / plan.count);
+    spread.dispose();
+    return g;
+  }
+  const yKept = y!.reshape(kept);
+  const hits = equalMask()(x!, yKept);
+  const ties = sum(hits, plan.axes, true);
+  const share = div(dyKept, ties);
+  const g = mul(hits, share);
+  [yKept, dyKept, hits, ties, share].forEach((t) => t.dispose());
+  return g;
+}
+
+// Created on first use: elementwise.ts and this module import each other.
+let equalMaskOp: BinaryOp | undefined;
+const equalMask = (): BinaryOp => (equalMaskOp ??= binaryOp('equalMask', 'select(0.0, 1.0, x == y)', (a, b) => (a === b ? 1 : 0)));
 
 /** Σ over `axes` (default all; negative allowed). A sum over an axis of size 0 is 0. */
 export const sum = reduceOp('sum');
@@ -295,6 +329,7 @@ export const min = reduceOp('min');
  */
 export const argmax = defineOp<[x: Tensor, axis?: number, keepDims?: boolean], ReducePlan>({
   name: 'argmax',
+  differentiable: false,
   check: (x, axis, keepDims = false) => planReduce('argmax', x, axis, keepDims),
   gpu: (plan, x) => runReduce(plan, x, x.engine.variants.pick(reduceRowsKernel).name),
   cpu: (plan, x) => reduceCpu(plan, x),

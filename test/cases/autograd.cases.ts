@@ -52,6 +52,35 @@ const cases: Case[] = [
     },
   })),
   {
+    name: 'reduction gradients: sum, mean, max, min over axes, with and without keepDims',
+    async run(engine) {
+      const x = randomHost([3, 4, 5], 51, -2, 2);
+      const w = randomHost([3, 4, 5], 52, -1, 1); // weights so that every element's gradient differs
+      const weighted = (f: (t: Tensor) => Tensor) => (t: Tensor, u: Tensor) => f(ops.mul(t, u));
+      await autogradCheck(engine, 'sum all', weighted((t) => ops.sum(t)), [x, w]);
+      await autogradCheck(engine, 'sum [0,2]', weighted((t) => ops.sum(t, [0, 2])), [x, w]);
+      await autogradCheck(engine, 'mean [1] keepDims', weighted((t) => ops.mean(t, 1, true)), [x, w]);
+      await autogradCheck(engine, 'max [2]', (t) => ops.max(t, 2), [x]);
+      await autogradCheck(engine, 'min [0, 1]', (t) => ops.min(t, [0, 1], true), [x]);
+      // Ties share the gradient equally.
+      const t = engine.tensor([1, 3, 3, 2], [4]).setRequiresGrad();
+      ops.max(t).backward();
+      expectClose(await t.grad!.read(), [0, 0.5, 0.5, 0], { abs: 1e-7, rel: 0 }, 'max with a tie');
+      t.dispose();
+    },
+  },
+  {
+    name: 'layout gradients: permute, transpose, concat, slice with steps, expand',
+    async run(engine) {
+      const w = randomHost([2, 3, 4], 61);
+      await autogradCheck(engine, 'permute', (t, u) => ops.mul(ops.permute(t, [2, 0, 1]), u), [randomHost([3, 4, 2], 62), randomHost([2, 3, 4], 63)]);
+      await autogradCheck(engine, 'transpose', (t) => ops.mul(ops.transpose(t, 0, 2), ops.permute(t, [2, 1, 0])), [randomHost([4, 3, 2], 64)]);
+      await autogradCheck(engine, 'concat', (a, b, u) => ops.mul(ops.concat([a, b], 1), u), [randomHost([2, 1, 4], 65), randomHost([2, 2, 4], 66), w]);
+      await autogradCheck(engine, 'slice', (t) => ops.mul(ops.slice(t, [1, 0], [5, 7], [2, 3]), 3), [randomHost([6, 7], 67)]);
+      await autogradCheck(engine, 'expand', (t, u) => ops.mul(ops.expand(t, [2, 3, 4]), u), [randomHost([3, 1], 68), w]);
+    },
+  },
+  {
     name: 'a tensor used several times accumulates its gradient',
     async run(engine) {
       // y = x·x + x·3 + x → dy/dx = 2x + 4
