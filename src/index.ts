@@ -11,3 +11,12 @@ export { Tensor } from './graph/tensor.js';
 export { tunableKernels, type TuningStore, type TuneResult } from './kernels/variants.js';
 export { defineOp, type Op, type OpDecl, type Plan } from './kernels/op.js';
 export * from './kernels/ops.js';
+export { Optimizer, type BaseHyperParams, type OptimizerStateDict, type ParamGroup, type ParamGroupInput, type ParamState } from './optim/optimizer.js';
+export { SGD, sgdUpdate, sgdUpdateCpu, type SGDOptions } from './optim/sgd.js';
+export { Adam, AdamW, adamUpdate, adamUpdateCpu, type AdamBuffers, type AdamOptions } from './optim/adam.js';
+export { CosineAnnealingWarmRestarts, LRScheduler, ReduceLROnPlateau, StepLR, type LrGroups, type ReduceLROnPlateauOptions } from './optim/schedulers.js';
+export { loadOptimizerState, saveOptimizerState } from './optim/checkpoint.js';
+export {
+  CheckpointMismatchError, checkpointMismatches, decodeSafetensors, encodeSafetensors, engineDTypeOf, loadTensors, parseSafetensorsHeader, safetensorsMetadata, saveTensors, SafetensorsError,
+  type ExpectedTensor, type SafetensorsData, type SafetensorsDType, type SafetensorsEntry, type SafetensorsHeader, type SafetensorsTensorInfo,
+} from './io/safetensors.js';

@@ -23,3 +23,4 @@ export async function createEngine(options: NodeEngineOptions = {}): Promise<Eng
   const tuningStore = options.tuningStore ?? (options.persistTuning === false ? undefined : fileTuningStore());
   return createCoreEngine({ ...options, gpu, waiter, ...(tuningStore ? { tuningStore } : {}) });
 }
+export { loadSafetensorsFile, saveSafetensorsFile, writeFileAtomic } from './checkpoint-files.js';

@@ -7,5 +7,8 @@ import { layoutSuite } from './layout.cases.js';
 import { batchnormSuite } from './batchnorm.cases.js';
 import { softmaxSuite } from './softmax.cases.js';
 import type { Suite } from './types.js';
+import { optimSuite } from './optim.cases.js';
+import { safetensorsSuite } from './safetensors.cases.js';
 
 export const suites: Suite[] = [runtimeSuite, elementwiseSuite, matmulSuite, reduceSuite, layoutSuite, batchnormSuite, softmaxSuite];
+suites.push(optimSuite, safetensorsSuite);

@@ -1,0 +1,67 @@
+// One fused Adam / AdamW step per element, with PyTorch's semantics (torch.optim.Adam/AdamW, single-tensor path):
+//   g = grad (negated when maximising);  AdamW: p = p·(1 − lr·wd);  Adam: g = g + wd·p
+//   m = lerp(m, g, 1 − β1);  v = β2·v + (1 − β2)·g²;  v̂ = amsgrad ? max(v̂, v) : v
+//   p = p − step_size · m / (√v̂ / √(1 − β2^t) + eps),  step_size = lr / (1 − β1^t)
+// Bias corrections are computed on the host per step; everything travels in uniforms.
+struct Params {
+  n: u32,
+  // bit 0: first step (state buffers are uninitialised pool memory: read as zeros); bit 1: maximize;
+  // bit 2: decoupled weight decay (AdamW)
+  flags: u32,
+  weight_decay: f32,
+  // 1 − lr·weight_decay (AdamW's multiplicative decay)
+  decay: f32,
+  // lerp weight 1 − β1, and β2, 1 − β2
+  w1: f32,
+  beta2: f32,
+  one_minus_beta2: f32,
+  eps: f32,
+  step_size: f32,
+  bias_correction2_sqrt: f32,
+}
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> param: array<f32>;
+@group(0) @binding(2) var<storage, read> grad: array<f32>;
+@group(0) @binding(3) var<storage, read_write> exp_avg: array<f32>;
+@group(0) @binding(4) var<storage, read_write> exp_avg_sq: array<f32>;
+#if AMSGRAD
+@group(0) @binding(5) var<storage, read_write> max_exp_avg_sq: array<f32>;
+#endif
+
+// torch.lerp's two-sided formula (exact at both ends).
+fn lerp(a: f32, b: f32, w: f32) -> f32 {
+  if (w < 0.5) { return a + w * (b - a); }
+  return b - (b - a) * (1.0 - w);
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = flat_workgroup(wid, nwg) * 256u + lid;
+  if (i >= params.n) { return; }
+  let first = (params.flags & 1u) != 0u;
+  var p = param[i];
+  var g = grad[i];
+  if ((params.flags & 2u) != 0u) { g = -g; }
+  if (params.weight_decay != 0.0) {
+    if ((params.flags & 4u) != 0u) { p = p * params.decay; } else { g = g + params.weight_decay * p; }
+  }
+  var m = 0.0;
+  var v = 0.0;
+  if (!first) {
+    m = exp_avg[i];
+    v = exp_avg_sq[i];
+  }
+  m = lerp(m, g, params.w1);
+  v = v * params.beta2 + params.one_minus_beta2 * (g * g);
+  exp_avg[i] = m;
+  exp_avg_sq[i] = v;
+#if AMSGRAD
+  var vmax = v;
+  if (!first) { vmax = max(max_exp_avg_sq[i], v); }
+  max_exp_avg_sq[i] = vmax;
+  let denom = sqrt(vmax) / params.bias_correction2_sqrt + params.eps;
+#else
+  let denom = sqrt(v) / params.bias_correction2_sqrt + params.eps;
+#endif
+  param[i] = p - params.step_size * (m / denom);
+}
