@@ -1,0 +1,652 @@
+/**
+ * Pooling over NHWC activations ([N, H, W, C]), forward and backward, PyTorch semantics:
+ * - max pooling (window, stride, padding, ceil mode) with indices: i32, same shape as the output, each the
+ *   flat position ih·W + iw of the winner within its image and channel (PyTorch's `return_indices` layout);
+ * - average pooling with `countIncludePad` (default true, as PyTorch);
+ * - global average / max over H×W → [N, C] (reshape to [N, 1, 1, C] is a free view); max indices h·W + w;
+ * - mean / max over channels → [N, H, W, 1] (CBAM's spatial branch); max indices are channels;
+ * - adaptive average pooling to [N, OH, OW, C] (windows floor(o·H/OH) … ceil((o+1)·H/OH)).
+ * Ties in max pooling go to the first element in scan order (window row-major; channels ascending). NaN is
+ * not propagated by the max kernels.
+ *
+ * Every backward is a gather (each input element sums what it received), so there are no atomics. Kernels
+ * read 4 channels as a vec4 when C % 4 == 0.
+ */
+import { assert, fmtShape } from '../device/errors.js';
+import { HostTensor, type TensorMeta } from '../graph/host.js';
+import type { Tensor } from '../graph/tensor.js';
+import windowWgsl from '../../shaders/pool_window.wgsl';
+import globalWgsl from '../../shaders/pool_global.wgsl';
+import channelWgsl from '../../shaders/pool_channel.wgsl';
+import adaptiveWgsl from '../../shaders/pool_adaptive.wgsl';
+import broadcastWgsl from '../../shaders/pool_broadcast_backward.wgsl';
+import { nhwc, planColumns } from './batchnorm.js';
+import { defineOp, type Plan } from './op.js';
+import { Uniforms } from './uniforms.js';
+
+const kernels = {
+  window: { name: 'pool_window', code: windowWgsl },
+  global: { name: 'pool_global', code: globalWgsl },
+  channel: { name: 'pool_channel', code: channelWgsl },
+  adaptive: { name: 'pool_adaptive', code: adaptiveWgsl },
+  broadcast: { name: 'pool_broadcast_backward', code: broadcastWgsl },
+};
+
+const WG = 256;
+
+export type Pair = number | readonly [number, number];
+
+export interface Pool2dOptions {
+  kernel: Pair;
+  /** Default: the kernel size. */
+  stride?: Pair;
+  /** Zero (average) or −∞ (max) padding on each side; at most half the window. Default 0. */
+  padding?: Pair;
+  /** Output size rounds up (PyTorch's ceil_mode; a window starting in the right padding is dropped). */
+  ceilMode?: boolean;
+}
+
+export interface AvgPool2dOptions extends Pool2dOptions {
+  /** Divide by the window size including padding (default, as PyTorch) or by the in-bounds count. */
+  countIncludePad?: boolean;
+}
+
+interface Dims {
+  N: number;
+  H: number;
+  W: number;
+  C: number;
+  vec: 1 | 4;
+  groups: number;
+}
+
+function dims(op: string, t: TensorMeta, what = 'input'): Dims {
+  const d = nhwc(op, t, what);
+  const vec = d.C % 4 === 0 ? 4 : 1;
+  return { ...d, vec, groups: d.C / vec };
+}
+
+function shapeDims(op: string, shape: readonly number[]): Dims {
+  assert(Array.isArray(shape) && shape.every((d) => Number.isInteger(d) && d >= 0), op, () => `input shape ${fmtShape(shape)} must hold non-negative integers`);
+  return dims(op, { shape, dtype: 'f32' }, 'input shape');
+}
+
+function types(vec: 1 | 4): { T: string; I: string; VEC4: number } {
+  return vec === 4 ? { T: 'vec4f', I: 'vec4i', VEC4: 1 } : { T: 'f32', I: 'i32', VEC4: 0 };
+}
+
+function pair(v: Pair): [number, number] {
+  return typeof v === 'number' ? [v, v] : [v[0], v[1]];
+}
+
+// --------------------------------------------------------------------------------- windowed pooling
+
+export interface WindowPlan extends Plan, Dims {
+  OH: number;
+  OW: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+  includePad: boolean;
+}
+
+function outSize(size: number, k: number, s: number, p: number, ceil: boolean): number {
+  const span = size + 2 * p - k;
+  let o = (ceil ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
+  // PyTorch: with ceil mode the last window must start inside the input or its left padding.
+  if (ceil && (o - 1) * s >= size + p) o--;
+  return o;
+}
+
+function planWindow(op: string, d: Dims, inputShape: readonly number[], o: AvgPool2dOptions): WindowPlan {
+  assert(o && o.kernel !== undefined, op, () => 'options need a kernel size');
+  const [kh, kw] = pair(o.kernel);
+  const [sh, sw] = pair(o.stride ?? o.kernel);
+  const [ph, pw] = pair(o.padding ?? 0);
+  const desc = () => `input ${fmtShape(inputShape)}, kernel ${kh}×${kw}, stride ${sh}×${sw}, padding ${ph}×${pw}`;
+  assert([kh, kw].every((k) => Number.isInteger(k) && k >= 1), op, () => `kernel sizes must be positive integers (${desc()})`);
+  assert([sh, sw].every((s) => Number.isInteger(s) && s >= 1), op, () => `strides must be positive integers (${desc()})`);
+  assert([ph, pw].every((p) => Number.isInteger(p) && p >= 0), op, () => `padding must be non-negative integers (${desc()})`);
+  assert(2 * ph <= kh && 2 * pw <= kw, op, () => `padding must be at most half the kernel size (${desc()})`);
+  assert(kh <= d.H + 2 * ph && kw <= d.W + 2 * pw, op, () => `the window is larger than the padded input (${desc()}: padded ${d.H + 2 * ph}×${d.W + 2 * pw})`);
+  const ceil = Boolean(o.ceilMode);
+  const OH = outSize(d.H, kh, sh, ph, ceil);
+  const OW = outSize(d.W, kw, sw, pw, ceil);
+  return { ...d, shape: [d.N, OH, OW, d.C], dtype: 'f32', OH, OW, kh, kw, sh, sw, ph, pw, includePad: o.countIncludePad ?? true };
+}
+
+function windowUniforms(p: WindowPlan, items: number): Uniforms {
+  return new Uniforms().u32(items, p.groups, p.H, p.W, p.OH, p.OW, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.includePad ? 1 : 0);
+}
+
+function launchWindow(p: WindowPlan, x: Tensor, max: boolean, indices: boolean, label: string): { y: Tensor; indices?: Tensor } {
+  const engine = x.engine;
+  const y = engine.empty(p.shape);
+  const idx = indices ? engine.empty(p.shape, 'i32') : undefined;
+  const items = p.N * p.OH * p.OW * p.groups;
+  engine.runtime.dispatch({
+    kernel: kernels.window,
+    defines: { ...types(p.vec), MAX: max ? 1 : 0, INDICES: indices ? 1 : 0, BWD: 0 },
+    label: `${label} ${fmtShape(x.shape)} k${p.kh}×${p.kw} s${p.sh}×${p.sw} p${p.ph}×${p.pw}`,
+    uniforms: windowUniforms(p, items),
+    bindings: [x.binding(), y.binding(), ...(idx ? [idx.binding()] : [])],
+    grid: Math.ceil(items / WG),
+  });
+  return idx ? { y, indices: idx } : { y };
+}
+
+/** Plain-loop max pooling: values and first-maximum indices. */
+function maxPoolRef(p: WindowPlan, x: HostTensor): { y: HostTensor; indices: HostTensor } {
+  const { N, H, W, C, OH, OW } = p;
+  const y = HostTensor.zeros(p.shape);
+  const indices = HostTensor.zeros(p.shape, 'i32');
+  for (let n = 0; n < N; n++)
+    for (let oh = 0; oh < OH; oh++)
+      for (let ow = 0; ow < OW; ow++)
+        for (let c = 0; c < C; c++) {
+          let best = -Infinity;
+          let bi = -1;
+          for (let ky = 0; ky < p.kh; ky++) {
+            const ih = oh * p.sh - p.ph + ky;
+            if (ih < 0 || ih >= H) continue;
+            for (let kx = 0; kx < p.kw; kx++) {
+              const iw = ow * p.sw - p.pw + kx;
+              if (iw < 0 || iw >= W) continue;
+              const v = x.data[((n * H + ih) * W + iw) * C + c]!;
+              if (bi < 0 || v > best) {
+                best = v;
+                bi = ih * W + iw;
+              }
+            }
+          }
+          const o = ((n * OH + oh) * OW + ow) * C + c;
+          y.data[o] = best;
+          indices.data[o] = bi;
+        }
+  return { y, indices };
+}
+
+/** PyTorch's average-pool divisor for output (oh, ow). */
+function avgDivisor(p: WindowPlan, oh: number, ow: number): number {
+  const hs = oh * p.sh - p.ph;
+  const ws = ow * p.sw - p.pw;
+  const he = Math.min(hs + p.kh, p.H + p.ph);
+  const we = Math.min(ws + p.kw, p.W + p.pw);
+  if (p.includePad) return (he - hs) * (we - ws);
+  return (Math.min(he, p.H) - Math.max(hs, 0)) * (Math.min(we, p.W) - Math.max(ws, 0));
+}
+
+export const maxPool2d = defineOp<[x: Tensor, options: Pool2dOptions], WindowPlan>({
+  name: 'maxPool2d',
+  check: (x, o) => planWindow('maxPool2d', dims('maxPool2d', x), x.shape, o),
+  gpu: (p, x) => launchWindow(p, x, true, false, 'maxPool2d').y,
+  cpu: (p, x) => maxPoolRef(p, x).y,
+});
+
+/** The indices maxPool2d's values come from (i32, ih·W + iw per image and channel). */
+export const maxPool2dIndices = defineOp<[x: Tensor, options: Pool2dOptions], WindowPlan>({
+  name: 'maxPool2dIndices',
+  check: (x, o) => ({ ...planWindow('maxPool2dIndices', dims('maxPool2dIndices', x), x.shape, o), dtype: 'i32' }),
+  gpu(p, x) {
+    const r = launchWindow(p, x, true, true, 'maxPool2dIndices');
+    r.y.dispose();
+    return r.indices!;
+  },
+  cpu: (p, x) => maxPoolRef(p, x).indices,
+});
+
+/** Max pooling returning values and indices from one kernel (training). */
+export function maxPool2dWithIndices(x: Tensor, options: Pool2dOptions): { y: Tensor; indices: Tensor } {
+  const p = maxPool2d.decl.check(x, options);
+  return launchWindow(p, x, true, true, 'maxPool2dWithIndices') as { y: Tensor; indices: Tensor };
+}
+
+function checkBackward(op: string, dy: TensorMeta, indices: TensorMeta | undefined, inputShape: readonly number[], o: AvgPool2dOptions): WindowPlan {
+  const p = planWindow(op, shapeDims(op, inputShape), inputShape, o);
+  nhwc(op, dy, 'dy');
+  assert(dy.shape.join() === p.shape.join(), op, () => `dy ${fmtShape(dy.shape)} must have the pooled shape ${fmtShape(p.shape)} of input ${fmtShape(inputShape)}`);
+  if (indices) assert(indices.dtype === 'i32' && indices.shape.join() === p.shape.join(), op, () => `indices must be i32 ${fmtShape(p.shape)}, got ${indices.dtype} ${fmtShape(indices.shape)}`);
+  return { ...p, shape: [...inputShape] };
+}
+
+function launchWindowBackward(p: WindowPlan, dy: Tensor, indices: Tensor | undefined, label: string): Tensor {
+  const engine = dy.engine;
+  const dx = engine.empty(p.shape);
+  const items = p.N * p.H * p.W * p.groups;
+  engine.runtime.dispatch({
+    kernel: kernels.window,
+    defines: { ...types(p.vec), MAX: indices ? 1 : 0, INDICES: 0, BWD: 1 },
+    label: `${label} ${fmtShape(p.shape)} k${p.kh}×${p.kw} s${p.sh}×${p.sw} p${p.ph}×${p.pw}`,
+    uniforms: windowUniforms(p, items),
+    bindings: [dy.binding(), ...(indices ? [indices.binding()] : []), dx.binding()],
+    grid: Math.ceil(items / WG),
+  });
+  return dx;
+}
+
+/** Gradient of max pooling: each input element collects dy from the windows whose index names it. */
+export const maxPool2dBackward = defineOp<[dy: Tensor, indices: Tensor, inputShape: readonly number[], options: Pool2dOptions], WindowPlan>({
+  name: 'maxPool2dBackward',
+  check: (dy, indices, inputShape, o) => checkBackward('maxPool2dBackward', dy, indices, inputShape, o),
+  gpu: (p, dy, indices) => launchWindowBackward(p, dy, indices, 'maxPool2dBackward'),
+  cpu(p, dy, indices) {
+    const dx = HostTensor.zeros(p.shape);
+    const { H, W, C, OH, OW } = p;
+    for (let o = 0; o < dy.size; o++) {
+      const c = o % C;
+      const n = Math.floor(o / (C * OW * OH));
+      dx.data[(n * H * W + indices.data[o]!) * C + c] += dy.data[o]!;
+    }
+    return dx;
+  },
+});
+
+export const avgPool2d = defineOp<[x: Tensor, options: AvgPool2dOptions], WindowPlan>({
+  name: 'avgPool2d',
+  check: (x, o) => planWindow('avgPool2d', dims('avgPool2d', x), x.shape, o),
+  gpu: (p, x) => launchWindow(p, x, false, false, 'avgPool2d').y,
+  cpu(p, x) {
+    const { N, H, W, C, OH, OW } = p;
+    const y = HostTensor.zeros(p.shape);
+    for (let n = 0; n < N; n++)
+      for (let oh = 0; oh < OH; oh++)
+        for (let ow = 0; ow < OW; ow++)
+          for (let c = 0; c < C; c++) {
+            let s = 0;
+            for (let ky = 0; ky < p.kh; ky++) {
+              const ih = oh * p.sh - p.ph + ky;
+              if (ih < 0 || ih >= H) continue;
+              for (let kx = 0; kx < p.kw; kx++) {
+                const iw = ow * p.sw - p.pw + kx;
+                if (iw >= 0 && iw < W) s += x.data[((n * H + ih) * W + iw) * C + c]!;
+              }
+            }
+            y.data[((n * OH + oh) * OW + ow) * C + c] = s / avgDivisor(p, oh, ow);
+          }
+    return y;
+  },
+});
+
+export const avgPool2dBackward = defineOp<[dy: Tensor, inputShape: readonly number[], options: AvgPool2dOptions], WindowPlan>({
+  name: 'avgPool2dBackward',
+  check: (dy, inputShape, o) => checkBackward('avgPool2dBackward', dy, undefined, inputShape, o),
+  gpu: (p, dy) => launchWindowBackward(p, dy, undefined, 'avgPool2dBackward'),
+  cpu(p, dy) {
+    const { N, H, W, C, OH, OW } = p;
+    const dx = HostTensor.zeros(p.shape);
+    for (let n = 0; n < N; n++)
+      for (let oh = 0; oh < OH; oh++)
+        for (let ow = 0; ow < OW; ow++)
+          for (let c = 0; c < C; c++) {
+            const g = dy.data[((n * OH + oh) * OW + ow) * C + c]! / avgDivisor(p, oh, ow);
+            for (let ky = 0; ky < p.kh; ky++) {
+              const ih = oh * p.sh - p.ph + ky;
+              if (ih < 0 || ih >= H) continue;
+              for (let kx = 0; kx < p.kw; kx++) {
+                const iw = ow * p.sw - p.pw + kx;
+                if (iw >= 0 && iw < W) dx.data[((n * H + ih) * W + iw) * C + c] += g;
+              }
+            }
+          }
+    return dx;
+  },
+});
+
+// ----------------------------------------------------------------------------------- global pooling
+
+interface GlobalPlan extends Plan, Dims {}
+
+function planGlobal(op: string, x: TensorMeta): GlobalPlan {
+  const d = dims(op, x);
+  assert(d.H * d.W > 0, op, () => `cannot pool an empty image: input ${fmtShape(x.shape)}`);
+  return { ...d, shape: [d.N, d.C], dtype: 'f32' };
+}
+
+function launchGlobal(p: GlobalPlan, x: Tensor, max: boolean, label: string): { y: Tensor; indices?: Tensor } {
+  const engine = x.engine;
+  const rows = p.H * p.W;
+  const cp = planColumns(rows, p.C, p.N);
+  const t = types(p.vec);
+  const y = engine.empty(p.shape);
+  const idx = max ? engine.empty(p.shape, 'i32') : undefined;
+  const direct = cp.chunks === 1;
+  const part = direct ? y : engine.empty([p.N, cp.chunks, p.C]);
+  const partIdx = max ? (direct ? idx! : engine.empty([p.N, cp.chunks, p.C], 'i32')) : undefined;
+  const desc = `${label} ${fmtShape(x.shape)}`;
+  const scale = direct ? 1 / rows : 1;
+  engine.runtime.dispatch({
+    kernel: kernels.global,
+    defines: { T: t.T, I: t.I, MAX: max ? 1 : 0, FOLD: 0 },
+    label: direct ? desc : `${desc} partials`,
+    uniforms: new Uniforms().u32(rows, cp.groups, cp.chunk, cp.chunks, cp.items).f32(scale),
+    bindings: [x.binding(), part.binding(), ...(partIdx ? [partIdx.binding()] : [])],
+    grid: Math.ceil(cp.items / WG),
+  });
+  if (!direct) {
+    const items = p.N * cp.groups;
+    engine.runtime.dispatch({
+      kernel: kernels.global,
+      defines: { T: t.T, I: t.I, MAX: max ? 1 : 0, FOLD: 1 },
+      label: desc,
+      uniforms: new Uniforms().u32(rows, cp.groups, cp.chunk, cp.chunks, items).f32(1 / rows),
+      bindings: [part.binding(), y.binding(), ...(max ? [partIdx!.binding(), idx!.binding()] : [])],
+      grid: Math.ceil(items / WG),
+    });
+    part.dispose();
+    partIdx?.dispose();
+  }
+  return idx ? { y, indices: idx } : { y };
+}
+
+function globalRef(p: GlobalPlan, x: HostTensor, max: boolean): { y: HostTensor; indices: HostTensor } {
+  const { N, C } = p;
+  const rows = p.H * p.W;
+  const y = HostTensor.zeros(p.shape);
+  const indices = HostTensor.zeros(p.shape, 'i32');
+  for (let n = 0; n < N; n++)
+    for (let c = 0; c < C; c++) {
+      let s = 0;
+      let best = -Infinity;
+      let bi = -1;
+      for (let r = 0; r < rows; r++) {
+        const v = x.data[(n * rows + r) * C + c]!;
+        s += v;
+        if (bi < 0 || v > best) {
+          best = v;
+          bi = r;
+        }
+      }
+      y.data[n * C + c] = max ? best : s / rows;
+      indices.data[n * C + c] = bi;
+    }
+  return { y, indices };
+}
+
+/** Mean over H×W: [N, H, W, C] → [N, C]. */
+export const globalAvgPool2d = defineOp<[x: Tensor], GlobalPlan>({
+  name: 'globalAvgPool2d',
+  check: (x) => planGlobal('globalAvgPool2d', x),
+  gpu: (p, x) => launchGlobal(p, x, false, 'globalAvgPool2d').y,
+  cpu: (p, x) => globalRef(p, x, false).y,
+});
+
+/** Max over H×W: [N, H, W, C] → [N, C]. */
+export const globalMaxPool2d = defineOp<[x: Tensor], GlobalPlan>({
+  name: 'globalMaxPool2d',
+  check: (x) => planGlobal('globalMaxPool2d', x),
+  gpu: (p, x) => launchGlobal(p, x, true, 'globalMaxPool2d').y,
+  cpu: (p, x) => globalRef(p, x, true).y,
+});
+
+/** Where globalMaxPool2d's values come from: i32 [N, C], h·W + w of the first maximum. */
+export const globalMaxPool2dIndices = defineOp<[x: Tensor], GlobalPlan>({
+  name: 'globalMaxPool2dIndices',
+  check: (x) => ({ ...planGlobal('globalMaxPool2dIndices', x), dtype: 'i32' }),
+  gpu(p, x) {
+    const r = launchGlobal(p, x, true, 'globalMaxPool2dIndices');
+    r.y.dispose();
+    return r.indices!;
+  },
+  cpu: (p, x) => globalRef(p, x, true).indices,
+});
+
+export function globalMaxPool2dWithIndices(x: Tensor): { y: Tensor; indices: Tensor } {
+  return launchGlobal(globalMaxPool2d.decl.check(x), x, true, 'globalMaxPool2dWithIndices') as { y: Tensor; indices: Tensor };
+}
+
+interface SpreadPlan extends Plan, Dims {}
+
+function checkGlobalBackward(op: string, dy: TensorMeta, indices: TensorMeta | undefined, inputShape: readonly number[]): SpreadPlan {
+  const d = shapeDims(op, inputShape);
+  const want = [d.N, d.C];
+  assert(dy.dtype === 'f32' && dy.shape.join() === want.join(), op, () => `dy must be f32 ${fmtShape(want)} for input ${fmtShape(inputShape)}, got ${dy.dtype} ${fmtShape(dy.shape)}`);
+  if (indices) assert(indices.dtype === 'i32' && indices.shape.join() === want.join(), op, () => `indices must be i32 ${fmtShape(want)}, got ${indices.dtype} ${fmtShape(indices.shape)}`);
+  return { ...d, shape: [...inputShape], dtype: 'f32' };
+}
+
+function launchSpread(p: SpreadPlan, global: boolean, dy: Tensor, indices: Tensor | undefined, scale: number, label: string): Tensor {
+  const engine = dy.engine;
+  const dx = engine.empty(p.shape);
+  const items = p.N * p.H * p.W * p.groups;
+  engine.runtime.dispatch({
+    kernel: kernels.broadcast,
+    defines: { ...types(p.vec), GLOBAL: global ? 1 : 0, MAX: indices ? 1 : 0 },
+    label: `${label} ${fmtShape(p.shape)}`,
+    uniforms: new Uniforms().u32(items, p.groups, p.H * p.W).f32(scale),
+    bindings: [dy.binding(), ...(indices ? [indices.binding()] : []), dx.binding()],
+    grid: Math.ceil(items / WG),
+  });
+  return dx;
+}
+
+export const globalAvgPool2dBackward = defineOp<[dy: Tensor, inputShape: readonly number[]], SpreadPlan>({
+  name: 'globalAvgPool2dBackward',
+  check: (dy, inputShape) => checkGlobalBackward('globalAvgPool2dBackward', dy, undefined, inputShape),
+  gpu: (p, dy) => launchSpread(p, true, dy, undefined, 1 / (p.H * p.W), 'globalAvgPool2dBackward'),
+  cpu(p, dy) {
+    const dx = HostTensor.zeros(p.shape);
+    const rows = p.H * p.W;
+    for (let i = 0; i < dx.size; i++) {
+      const c = i % p.C;
+      const n = Math.floor(i / (rows * p.C));
+      dx.data[i] = dy.data[n * p.C + c]! / rows;
+    }
+    return dx;
+  },
+});
+
+export const globalMaxPool2dBackward = defineOp<[dy: Tensor, indices: Tensor, inputShape: readonly number[]], SpreadPlan>({
+  name: 'globalMaxPool2dBackward',
+  check: (dy, indices, inputShape) => checkGlobalBackward('globalMaxPool2dBackward', dy, indices, inputShape),
+  gpu: (p, dy, indices) => launchSpread(p, true, dy, indices, 1, 'globalMaxPool2dBackward'),
+  cpu(p, dy, indices) {
+    const dx = HostTensor.zeros(p.shape);
+    const rows = p.H * p.W;
+    for (let n = 0; n < p.N; n++)
+      for (let c = 0; c < p.C; c++) dx.data[(n * rows + indices.data[n * p.C + c]!) * p.C + c] = dy.data[n * p.C + c]!;
+    return dx;
+  },
+});
+
+// ---------------------------------------------------------------------------------- channel pooling
+
+interface ChannelPlan extends Plan, Dims {}
+
+function planChannel(op: string, x: TensorMeta): ChannelPlan {
+  const d = dims(op, x);
+  assert(d.C > 0, op, () => `cannot pool over zero channels: input ${fmtShape(x.shape)}`);
+  return { ...d, shape: [d.N, d.H, d.W, 1], dtype: 'f32' };
+}
+
+function launchChannel(p: ChannelPlan, x: Tensor, max: boolean, label: string): { y: Tensor; indices?: Tensor } {
+  const engine = x.engine;
+  const pixels = p.N * p.H * p.W;
+  const y = engine.empty(p.shape);
+  const idx = max ? engine.empty(p.shape, 'i32') : undefined;
+  engine.runtime.dispatch({
+    kernel: kernels.channel,
+    defines: { ...types(p.vec), MAX: max ? 1 : 0 },
+    label: `${label} ${fmtShape(x.shape)}`,
+    uniforms: new Uniforms().u32(pixels, p.groups).f32(1 / p.C),
+    bindings: [x.binding(), y.binding(), ...(idx ? [idx.binding()] : [])],
+    grid: Math.ceil(pixels / WG),
+  });
+  return idx ? { y, indices: idx } : { y };
+}
+
+function channelRef(p: ChannelPlan, x: HostTensor, max: boolean): { y: HostTensor; indices: HostTensor } {
+  const y = HostTensor.zeros(p.shape);
+  const indices = HostTensor.zeros(p.shape, 'i32');
+  for (let i = 0; i < y.size; i++) {
+    let s = 0;
+    let best = -Infinity;
+    let bi = -1;
+    for (let c = 0; c < p.C; c++) {
+      const v = x.data[i * p.C + c]!;
+      s += v;
+      if (bi < 0 || v > best) {
+        best = v;
+        bi = c;
+      }
+    }
+    y.data[i] = max ? best : s / p.C;
+    indices.data[i] = bi;
+  }
+  return { y, indices };
+}
+
+/** Mean over channels: [N, H, W, C] → [N, H, W, 1]. */
+export const channelMean = defineOp<[x: Tensor], ChannelPlan>({
+  name: 'channelMean',
+  check: (x) => planChannel('channelMean', x),
+  gpu: (p, x) => launchChannel(p, x, false, 'channelMean').y,
+  cpu: (p, x) => channelRef(p, x, false).y,
+});
+
+/** Max over channels: [N, H, W, C] → [N, H, W, 1]. */
+export const channelMax = defineOp<[x: Tensor], ChannelPlan>({
+  name: 'channelMax',
+  check: (x) => planChannel('channelMax', x),
+  gpu: (p, x) => launchChannel(p, x, true, 'channelMax').y,
+  cpu: (p, x) => channelRef(p, x, true).y,
+});
+
+/** The channel of each pixel's first maximum (i32 [N, H, W, 1]). */
+export const channelMaxIndices = defineOp<[x: Tensor], ChannelPlan>({
+  name: 'channelMaxIndices',
+  check: (x) => ({ ...planChannel('channelMaxIndices', x), dtype: 'i32' }),
+  gpu(p, x) {
+    const r = launchChannel(p, x, true, 'channelMaxIndices');
+    r.y.dispose();
+    return r.indices!;
+  },
+  cpu: (p, x) => channelRef(p, x, true).indices,
+});
+
+export function channelMaxWithIndices(x: Tensor): { y: Tensor; indices: Tensor } {
+  return launchChannel(channelMax.decl.check(x), x, true, 'channelMaxWithIndices') as { y: Tensor; indices: Tensor };
+}
+
+function checkChannelBackward(op: string, dy: TensorMeta, indices: TensorMeta | undefined, inputShape: readonly number[]): SpreadPlan {
+  const d = shapeDims(op, inputShape);
+  const want = [d.N, d.H, d.W, 1];
+  assert(d.C > 0, op, () => `input shape ${fmtShape(inputShape)} has no channels`);
+  assert(dy.dtype === 'f32' && dy.shape.join() === want.join(), op, () => `dy must be f32 ${fmtShape(want)} for input ${fmtShape(inputShape)}, got ${dy.dtype} ${fmtShape(dy.shape)}`);
+  if (indices) assert(indices.dtype === 'i32' && indices.shape.join() === want.join(), op, () => `indices must be i32 ${fmtShape(want)}, got ${indices.dtype} ${fmtShape(indices.shape)}`);
+  return { ...d, shape: [...inputShape], dtype: 'f32' };
+}
+
+export const channelMeanBackward = defineOp<[dy: Tensor, inputShape: readonly number[]], SpreadPlan>({
+  name: 'channelMeanBackward',
+  check: (dy, inputShape) => checkChannelBackward('channelMeanBackward', dy, undefined, inputShape),
+  gpu: (p, dy) => launchSpread(p, false, dy, undefined, 1 / p.C, 'channelMeanBackward'),
+  cpu(p, dy) {
+    const dx = HostTensor.zeros(p.shape);
+    for (let i = 0; i < dx.size; i++) dx.data[i] = dy.data[Math.floor(i / p.C)]! / p.C;
+    return dx;
+  },
+});
+
+export const channelMaxBackward = defineOp<[dy: Tensor, indices: Tensor, inputShape: readonly number[]], SpreadPlan>({
+  name: 'channelMaxBackward',
+  check: (dy, indices, inputShape) => checkChannelBackward('channelMaxBackward', dy, indices, inputShape),
+  gpu: (p, dy, indices) => launchSpread(p, false, dy, indices, 1, 'channelMaxBackward'),
+  cpu(p, dy, indices) {
+    const dx = HostTensor.zeros(p.shape);
+    for (let i = 0; i < dy.size; i++) dx.data[i * p.C + indices.data[i]!] = dy.data[i]!;
+    return dx;
+  },
+});
+
+// ---------------------------------------------------------------------------------- adaptive pooling
+
+interface AdaptivePlan extends Plan, Dims {
+  OH: number;
+  OW: number;
+}
+
+function planAdaptive(op: string, d: Dims, inputShape: readonly number[], size: Pair): AdaptivePlan {
+  const [OH, OW] = pair(size);
+  assert([OH, OW].every((s) => Number.isInteger(s) && s >= 1), op, () => `output size must be positive integers, got ${JSON.stringify(size)} for input ${fmtShape(inputShape)}`);
+  assert(d.H > 0 && d.W > 0, op, () => `cannot pool an empty image: input ${fmtShape(inputShape)}`);
+  return { ...d, shape: [d.N, OH, OW, d.C], dtype: 'f32', OH, OW };
+}
+
+function adaptiveWindows(size: number, out: number): [number, number][] {
+  return Array.from({ length: out }, (_, o) => [Math.floor((o * size) / out), Math.ceil(((o + 1) * size) / out)]);
+}
+
+function launchAdaptive(p: AdaptivePlan, src: Tensor, bwd: boolean, label: string): Tensor {
+  const engine = src.engine;
+  const outShape = bwd ? [p.N, p.H, p.W, p.C] : p.shape;
+  const dst = engine.empty(outShape);
+  const items = (bwd ? p.N * p.H * p.W : p.N * p.OH * p.OW) * p.groups;
+  engine.runtime.dispatch({
+    kernel: kernels.adaptive,
+    defines: { T: types(p.vec).T, BWD: bwd ? 1 : 0 },
+    label: `${label} ${fmtShape([p.N, p.H, p.W, p.C])} → ${p.OH}×${p.OW}`,
+    uniforms: new Uniforms().u32(items, p.groups, p.H, p.W, p.OH, p.OW),
+    bindings: [src.binding(), dst.binding()],
+    grid: Math.ceil(items / WG),
+  });
+  return dst;
+}
+
+/** Adaptive average pooling to [N, OH, OW, C] (PyTorch's window bounds). */
+export const adaptiveAvgPool2d = defineOp<[x: Tensor, outputSize: Pair], AdaptivePlan>({
+  name: 'adaptiveAvgPool2d',
+  check: (x, size) => planAdaptive('adaptiveAvgPool2d', dims('adaptiveAvgPool2d', x), x.shape, size),
+  gpu: (p, x) => launchAdaptive(p, x, false, 'adaptiveAvgPool2d'),
+  cpu(p, x) {
+    const { N, H, W, C, OH, OW } = p;
+    const y = HostTensor.zeros(p.shape);
+    const hw = adaptiveWindows(H, OH);
+    const ww = adaptiveWindows(W, OW);
+    for (let n = 0; n < N; n++)
+      for (let oh = 0; oh < OH; oh++)
+        for (let ow = 0; ow < OW; ow++) {
+          const [h0, h1] = hw[oh]!;
+          const [w0, w1] = ww[ow]!;
+          for (let c = 0; c < C; c++) {
+            let s = 0;
+            for (let ih = h0; ih < h1; ih++) for (let iw = w0; iw < w1; iw++) s += x.data[((n * H + ih) * W + iw) * C + c]!;
+            y.data[((n * OH + oh) * OW + ow) * C + c] = s / ((h1 - h0) * (w1 - w0));
+          }
+        }
+    return y;
+  },
+});
+
+export const adaptiveAvgPool2dBackward = defineOp<[dy: Tensor, inputShape: readonly number[]], AdaptivePlan>({
+  name: 'adaptiveAvgPool2dBackward',
+  check(dy, inputShape) {
+    const op = 'adaptiveAvgPool2dBackward';
+    const d = shapeDims(op, inputShape);
+    const g = nhwc(op, dy, 'dy');
+    assert(g.N === d.N && g.C === d.C, op, () => `dy ${fmtShape(dy.shape)} must have the batch and channels of input ${fmtShape(inputShape)}`);
+    const p = planAdaptive(op, d, inputShape, [g.H, g.W]);
+    return { ...p, shape: [...inputShape] };
+  },
+  gpu: (p, dy) => launchAdaptive(p, dy, true, 'adaptiveAvgPool2dBackward'),
+  cpu(p, dy) {
+    const { N, H, W, C, OH, OW } = p;
+    const dx = HostTensor.zeros(p.shape);
+    const hw = adaptiveWindows(H, OH);
+    const ww = adaptiveWindows(W, OW);
+    for (let n = 0; n < N; n++)
+      for (let oh = 0; oh < OH; oh++)
+        for (let ow = 0; ow < OW; ow++) {
+          const [h0, h1] = hw[oh]!;
+          const [w0, w1] = ww[ow]!;
+          const area = (h1 - h0) * (w1 - w0);
+          for (let c = 0; c < C; c++) {
+            const g = dy.data[((n * OH + oh) * OW + ow) * C + c]! / area;
+            for (let ih = h0; ih < h1; ih++) for (let iw = w0; iw < w1; iw++) dx.data[((n * H + ih) * W + iw) * C + c] += g;
+          }
+        }
+    return dx;
+  },
+});
