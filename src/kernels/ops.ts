@@ -74,3 +74,4 @@ export {
   type Pair,
   type Pool2dOptions,
 } from './pool.js';
+export { sigmoidGate, sigmoidGateBackward, type GateMode } from './gate.js';

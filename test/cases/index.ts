@@ -7,9 +7,10 @@ import { layoutSuite } from './layout.cases.js';
 import { batchnormSuite } from './batchnorm.cases.js';
 import { softmaxSuite } from './softmax.cases.js';
 import { poolSuite } from './pool.cases.js';
+import { gateSuite } from './gate.cases.js';
 import type { Suite } from './types.js';
 import { optimSuite } from './optim.cases.js';
 import { safetensorsSuite } from './safetensors.cases.js';
 
-export const suites: Suite[] = [runtimeSuite, elementwiseSuite, matmulSuite, reduceSuite, layoutSuite, batchnormSuite, softmaxSuite, poolSuite];
+export const suites: Suite[] = [runtimeSuite, elementwiseSuite, matmulSuite, reduceSuite, layoutSuite, batchnormSuite, softmaxSuite, poolSuite, gateSuite];
 suites.push(optimSuite, safetensorsSuite);
