@@ -5,6 +5,8 @@ struct Params {
   act: u32, rank: u32, batch_base: u32, batch: u32,
   // m_base: first output row of this dispatch (grids over the limit, and the texture kernels' row chunks).
   tiles_m: u32, tiles_n: u32, kq: u32, m_base: u32,
+  // Element strides of A along m and k, and of B along k and n (the workgroup-tiled kernel: transposes as data).
+  sa_m: u32, sa_k: u32, sb_k: u32, sb_n: u32,
   // Output batch shape, and each operand's stride per batch axis (0 where broadcast). The buffer kernel
   // counts strides in elements, the texture kernels in array layers.
   bshape: array<vec4u, 2>,

@@ -15,6 +15,7 @@ import type { Tensor } from '../graph/tensor.js';
 import commonWgsl from '../../shaders/matmul_common.wgsl';
 import bufferWgsl from '../../shaders/matmul_buffer.wgsl';
 import packWgsl from '../../shaders/matmul_pack.wgsl';
+import tiledWgsl from '../../shaders/matmul_tiled.wgsl';
 import textureWgsl from '../../shaders/matmul_texture.wgsl';
 import subgroupWgsl from '../../shaders/matmul_texture_subgroup.wgsl';
 import { defineOp, type Op, type Plan } from './op.js';
@@ -174,6 +175,7 @@ interface MatmulVariant extends Variant<MatmulProblem> {
 const kernels = {
   buffer: { name: 'matmul_buffer', code: `${bufferWgsl}\n${commonWgsl}` },
   pack: { name: 'matmul_pack', code: packWgsl },
+  tiled: { name: 'matmul_tiled', code: `${tiledWgsl}\n${commonWgsl}` },
   texture: { name: 'matmul_texture', code: `${textureWgsl}\n${commonWgsl}` },
   subgroup: { name: 'matmul_texture_subgroup', code: `${subgroupWgsl}\n${commonWgsl}` },
 };
@@ -209,6 +211,7 @@ function params(
     .u32(plan.M, plan.N, plan.K, plan.hasBias ? 1 : 0)
     .u32(ACTIVATIONS[plan.activation], plan.batchShape.length, o.batchBase, o.batch)
     .u32(o.tilesM ?? 0, o.tilesN ?? 0, o.kq ?? 0, o.mBase ?? 0)
+    .u32(plan.transA ? 1 : plan.K, plan.transA ? plan.M : 1, plan.transB ? 1 : plan.N, plan.transB ? plan.K : 1)
     .u32Array(plan.batchShape, 2)
     .u32Array(plan.aBatchStrides.map((s) => s * scaleA), 2)
     .u32Array(plan.bBatchStrides.map((s) => s * scaleB), 2);
@@ -258,6 +261,36 @@ const bufferVariant: MatmulVariant = {
           uniforms: params(plan, { batchBase: bBase, batch: gz, mBase: gyBase * rowsPerGroup, stridesIn: 'elements' }),
           bindings,
           grid: [gx, gy, gz],
+        });
+      }
+    }
+    return out;
+  },
+};
+
+// 64 × 64 tiles of 16 × 16 invocations (shaders/matmul_tiled.wgsl).
+const TILE = 64;
+
+const tiledVariant: MatmulVariant = {
+  name: 'buffer-tiled',
+  supported: (engine) => engine.limits.maxComputeInvocationsPerWorkgroup >= 256 && engine.limits.maxComputeWorkgroupStorageSize >= 8192,
+  run(engine, p) {
+    const { plan } = p;
+    const out = engine.empty(plan.shape);
+    if (out.size === 0) return out;
+    const max = engine.limits.maxComputeWorkgroupsPerDimension;
+    const gx = Math.ceil(plan.N / TILE);
+    const gyTotal = Math.ceil(plan.M / TILE);
+    const bindings = [p.a.binding(), p.b.binding(), biasBinding(engine, p.bias), outBinding(out)];
+    for (let bBase = 0; bBase < plan.batch; bBase += max) {
+      const gz = Math.min(max, plan.batch - bBase);
+      for (let gyBase = 0; gyBase < gyTotal; gyBase += max) {
+        engine.runtime.dispatch({
+          kernel: kernels.tiled,
+          label: label('buffer-tiled', p),
+          uniforms: params(plan, { batchBase: bBase, batch: gz, mBase: gyBase * TILE, stridesIn: 'elements' }),
+          bindings,
+          grid: [gx, Math.min(max, gyTotal - gyBase), gz],
         });
       }
     }
@@ -364,7 +397,7 @@ function randomData(n: number, seed: number): Float32Array {
 // lavapipe, where it is 4× faster than buffers), else buffers (the usual fast path on real GPUs).
 export const matmulKernel: TunableKernel<MatmulProblem> = registerTunable<MatmulProblem>({
   name: 'matmul',
-  variants: [subgroupVariant, bufferVariant, textureVariant],
+  variants: [subgroupVariant, bufferVariant, tiledVariant, textureVariant],
   sample(engine) {
     // 512³: large enough for steady-state tiling behaviour, small enough to time in well under a second here.
     const n = 512;

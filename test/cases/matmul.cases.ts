@@ -1,5 +1,6 @@
 /**
- * matmul against its float64 CPU reference, every variant forced in turn (buffer, texture, texture-subgroup).
+ * matmul against its float64 CPU reference, every variant forced in turn (buffer, buffer-tiled, texture,
+ * texture-subgroup).
  *
  * Tolerance: inputs lie in [-1, 1), so each product is ≤ 1 in magnitude and f32 rounding of a K-term sum
  * grows like √K: |gpu − ref| ≤ 1e-5·√K + 1e-6 + 1e-5·|ref|, plus 1e-5 absolute after sigmoid/tanh (a few ulp
@@ -12,7 +13,7 @@ import { texturePool } from '../../src/kernels/texture-pool.js';
 import { expectClose, randomHost, toGpu } from '../helpers/compare.js';
 import { expectThrows, type Case, type Suite } from './types.js';
 
-const VARIANTS = ['buffer', 'texture', 'texture-subgroup'] as const;
+const VARIANTS = ['buffer', 'buffer-tiled', 'texture', 'texture-subgroup'] as const;
 
 interface Problem {
   a: number[];
@@ -97,16 +98,22 @@ const cases: Case[] = [
       await check(engine, mk(M, K, N), v);
     }
   }),
-  ...perVariant('transA/transB, unaligned and vec4-aligned', async (engine, v) => {
-    for (const [M, K, N] of [
-      [13, 7, 9],
-      [12, 8, 16],
-      [33, 12, 9],
-      [12, 33, 20],
-    ] as const) {
-      for (const tA of [false, true]) for (const tB of [false, true]) await check(engine, mk(M, K, N, tA, tB), v);
-    }
-  }),
+  // One case per layout: each compiles its own buffer-kernel pipelines (slow the first time on lavapipe).
+  ...[false, true].flatMap((tA) =>
+    [false, true].flatMap((tB) =>
+      perVariant(`${tA ? 'transA' : 'A'} × ${tB ? 'transB' : 'B'}, unaligned and vec4-aligned`, async (engine, v) => {
+        // Alignment of M, K, N by 4 decides which operands the buffer kernel loads as vec4.
+        for (const [M, K, N] of [
+          [13, 7, 9],
+          [12, 8, 16],
+          [33, 12, 9],
+          [12, 33, 20],
+        ] as const) {
+          await check(engine, mk(M, K, N, tA, tB), v);
+        }
+      }),
+    ),
+  ),
   ...perVariant('batches: equal, broadcast, one side unbatched', async (engine, v) => {
     await check(engine, mk(9, 11, 13, false, false, [3], [3]), v);
     await check(engine, mk(9, 11, 13, false, false, [2, 1], [3]), v); // [2,1,M,K] × [3,K,N] → [2,3,M,N]
