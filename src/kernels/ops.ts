@@ -75,3 +75,4 @@ export {
   type Pool2dOptions,
 } from './pool.js';
 export { sigmoidGate, sigmoidGateBackward, type GateMode } from './gate.js';
+export { LAYER_NORM_EPS, layerNorm, layerNormBackward, layerNormForward, layerNormKernel } from './layernorm.js';

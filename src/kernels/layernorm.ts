@@ -1,0 +1,260 @@
+/**
+ * LayerNorm over the last axis with affine γ, β ([C] each): y = (x − mean)/√(var + eps)·γ + β, biased variance,
+ * eps 1e-5 by default (PyTorch's). One kernel per row pass (shaders/layernorm.wgsl; thread- or workgroup-per-row
+ * like softmax); the backward's γ/β gradients are column sums over rows, done in row chunks and then summed
+ * (shaders/layernorm_params.wgsl).
+ */
+import type { Engine } from '../device/engine.js';
+import { assert, fmtShape } from '../device/errors.js';
+import { HostTensor, type TensorMeta } from '../graph/host.js';
+import { sizeOf } from '../graph/shape.js';
+import type { Tensor } from '../graph/tensor.js';
+import layerNormWgsl from '../../shaders/layernorm.wgsl';
+import paramsWgsl from '../../shaders/layernorm_params.wgsl';
+import { lineLaunch, lineLayout, THREAD_VARIANT, WORKGROUP_VARIANT, type LineGeom, type LineLayout } from './lines.js';
+import { defineMultiOp, type MultiPlan } from './multi-op.js';
+import { defineOp, type Plan } from './op.js';
+import { registerTunable, type TunableKernel } from './variants.js';
+import { Uniforms } from './uniforms.js';
+
+const kernel = { name: 'layernorm', code: layerNormWgsl };
+const paramsKernel = { name: 'layernorm_params', code: paramsWgsl };
+export const LAYER_NORM_EPS = 1e-5;
+/** Invocations to aim for in the γ/β column sums. */
+const TARGET_INVOCATIONS = 4096;
+
+interface LnProblem {
+  x: Tensor;
+  gamma: Tensor;
+  beta: Tensor;
+}
+
+/** Thread- vs workgroup-per-row for medium shapes, measured on 1024 rows of 1000. */
+export const layerNormKernel: TunableKernel<LnProblem> = registerTunable<LnProblem>({
+  name: 'layerNorm',
+  variants: [
+    { name: THREAD_VARIANT, supported: () => true, run: (_e, p) => runForward(planFor('layerNorm', p.x, p.gamma, p.beta, LAYER_NORM_EPS), p.x, p.gamma, p.beta, false, 'thread').y },
+    { name: WORKGROUP_VARIANT, supported: () => true, run: (_e, p) => runForward(planFor('layerNorm', p.x, p.gamma, p.beta, LAYER_NORM_EPS), p.x, p.gamma, p.beta, false, 'workgroup').y },
+  ],
+  sample(engine) {
+    const x = engine.tensor(new Float32Array(1024 * 1000).map((_, i) => Math.sin(i)), [1024, 1000]);
+    const gamma = engine.tensor(new Float32Array(1000).fill(1), [1000]);
+    const beta = engine.tensor(new Float32Array(1000), [1000]);
+    return { problem: { x, gamma, beta }, dispose: () => [x, gamma, beta].forEach((t) => t.dispose()) };
+  },
+});
+
+interface LnPlan extends Plan {
+  rows: number;
+  cols: number;
+  eps: number;
+}
+
+function planFor(op: string, x: TensorMeta, gamma: TensorMeta, beta: TensorMeta | null, eps: number): LnPlan {
+  for (const [t, what] of [[x, 'x'], [gamma, 'gamma'], ...(beta ? [[beta, 'beta'] as const] : [])] as const) assert(t.dtype === 'f32', op, () => `${what} must be f32, got ${t.dtype} ${fmtShape(t.shape)}`);
+  assert(x.shape.length >= 1, op, () => `x must have at least one axis, got ${fmtShape(x.shape)}`);
+  const cols = x.shape[x.shape.length - 1]!;
+  assert(cols > 0, op, () => `the normalised (last) axis of x ${fmtShape(x.shape)} is empty`);
+  for (const [t, what] of [[gamma, 'gamma'], ...(beta ? [[beta, 'beta'] as const] : [])] as const) {
+    assert(t.shape.length === 1 && t.shape[0] === cols, op, () => `${what} must be [${cols}] for x ${fmtShape(x.shape)}, got ${fmtShape(t.shape)}`);
+  }
+  assert(Number.isFinite(eps) && eps > 0, op, () => `eps must be a positive number, got ${eps}`);
+  return { shape: x.shape, dtype: 'f32', rows: sizeOf(x.shape) / cols, cols, eps };
+}
+
+function layoutFor(engine: Engine, p: LnPlan): LineLayout {
+  return lineLayout(engine, layerNormKernel as TunableKernel<unknown>, geom(p));
+}
+
+function geom(p: LnPlan): LineGeom {
+  return { outer: p.rows, len: p.cols, inner: 1 };
+}
+
+function launch(p: LnPlan, layout: LineLayout) {
+  const l = lineLaunch(geom(p), layout, p.cols % 4 === 0 ? 'row' : 'none');
+  return { ...l, uniforms: new Uniforms().u32(p.rows, l.len).f32(p.cols, p.eps) };
+}
+
+function statsShape(x: TensorMeta): number[] {
+  return x.shape.slice(0, -1);
+}
+
+function runForward(p: LnPlan, x: Tensor, gamma: Tensor, beta: Tensor, save: boolean, layout?: LineLayout): { y: Tensor; mean?: Tensor; invstd?: Tensor } {
+  const engine = x.engine;
+  const y = engine.empty(x.shape);
+  const mean = save ? engine.empty(statsShape(x)) : undefined;
+  const invstd = save ? engine.empty(statsShape(x)) : undefined;
+  if (p.rows === 0) return { y, mean, invstd };
+  const l = launch(p, layout ?? layoutFor(engine, p));
+  engine.runtime.dispatch({
+    kernel,
+    defines: { ...l.defines, FWD: 1, SAVE: save ? 1 : 0 },
+    label: `layerNorm ${fmtShape(x.shape)}`,
+    uniforms: l.uniforms,
+    bindings: [x.binding(), gamma.binding(), beta.binding(), y.binding(), ...(mean && invstd ? [mean.binding(), invstd.binding()] : [])],
+    grid: l.grid,
+  });
+  return { y, mean, invstd };
+}
+
+function cpuStats(p: LnPlan, x: HostTensor): { mean: Float64Array; invstd: Float64Array } {
+  const mean = new Float64Array(p.rows);
+  const invstd = new Float64Array(p.rows);
+  for (let r = 0; r < p.rows; r++) {
+    let s = 0;
+    for (let c = 0; c < p.cols; c++) s += x.data[r * p.cols + c]!;
+    const m = s / p.cols;
+    let v = 0;
+    for (let c = 0; c < p.cols; c++) v += (x.data[r * p.cols + c]! - m) ** 2;
+    mean[r] = m;
+    invstd[r] = 1 / Math.sqrt(v / p.cols + p.eps);
+  }
+  return { mean, invstd };
+}
+
+function cpuForward(p: LnPlan, x: HostTensor, gamma: HostTensor, beta: HostTensor): { y: HostTensor; mean: HostTensor; invstd: HostTensor } {
+  const { mean, invstd } = cpuStats(p, x);
+  const y = HostTensor.zeros(x.shape);
+  for (let r = 0; r < p.rows; r++) {
+    for (let c = 0; c < p.cols; c++) {
+      const i = r * p.cols + c;
+      y.data[i] = (x.data[i]! - mean[r]!) * invstd[r]! * gamma.data[c]! + beta.data[c]!;
+    }
+  }
+  return { y, mean: HostTensor.from(mean, statsShape(x)), invstd: HostTensor.from(invstd, statsShape(x)) };
+}
+
+/** LayerNorm over the last axis of x with γ, β of that axis' size. */
+export const layerNorm = defineOp<[x: Tensor, gamma: Tensor, beta: Tensor, eps?: number], LnPlan>({
+  name: 'layerNorm',
+  check: (x, gamma, beta, eps = LAYER_NORM_EPS) => planFor('layerNorm', x, gamma, beta, eps),
+  gpu: (p, x, gamma, beta) => runForward(p, x, gamma, beta, false).y,
+  cpu: (p, x, gamma, beta) => cpuForward(p, x, gamma, beta).y,
+  backward: {
+    save: ([x, gamma]) => [x, gamma],
+    grad({ plan, saved }, dy) {
+      const { dx, dgamma, dbeta } = layerNormBackward(dy, saved[0]!, saved[1]!, null, null, plan.eps);
+      return [dx, dgamma, dbeta];
+    },
+  },
+});
+
+/** The forward that also returns the per-row mean and 1/√(var + eps) (shape x.shape without its last axis). */
+export const layerNormForward = defineMultiOp<[x: Tensor, gamma: Tensor, beta: Tensor, eps?: number], 'y' | 'mean' | 'invstd', LnPlan & MultiPlan<'y' | 'mean' | 'invstd'>>({
+  name: 'layerNormForward',
+  check(x, gamma, beta, eps = LAYER_NORM_EPS) {
+    const p = planFor('layerNormForward', x, gamma, beta, eps);
+    const stats = { shape: statsShape(x), dtype: 'f32' as const };
+    return { ...p, outputs: { y: { shape: x.shape, dtype: 'f32' }, mean: stats, invstd: stats } };
+  },
+  gpu(p, x, gamma, beta) {
+    const { y, mean, invstd } = runForward(p, x, gamma, beta, true);
+    return { y, mean: mean!, invstd: invstd! };
+  },
+  cpu: (p, x, gamma, beta) => cpuForward(p, x, gamma, beta),
+});
+
+type BwdPlan = LnPlan & MultiPlan<'dx' | 'dgamma' | 'dbeta'>;
+
+/**
+ * Gradients w.r.t. x, γ and β. `mean`/`invstd` are the forward's saved statistics; pass null for both to
+ * recompute them from x (one more read of x), with the forward's eps.
+ */
+export const layerNormBackward = defineMultiOp<[dy: Tensor, x: Tensor, gamma: Tensor, mean: Tensor | null, invstd: Tensor | null, eps?: number], 'dx' | 'dgamma' | 'dbeta', BwdPlan>({
+  name: 'layerNormBackward',
+  check(dy, x, gamma, mean, invstd, eps = LAYER_NORM_EPS) {
+    const op = 'layerNormBackward';
+    const p = planFor(op, x, gamma, null, eps);
+    assert(dy.dtype === 'f32' && dy.shape.join() === x.shape.join(), op, () => `dy ${dy.dtype} ${fmtShape(dy.shape)} must be f32 shaped like x ${fmtShape(x.shape)}`);
+    assert((mean === null) === (invstd === null), op, () => 'pass both mean and invstd, or neither');
+    for (const [t, what] of [[mean, 'mean'], [invstd, 'invstd']] as const) {
+      if (t) assert(t.dtype === 'f32' && sizeOf(t.shape) === p.rows, op, () => `${what} must be f32 with one value per row (${p.rows}), got ${t.dtype} ${fmtShape(t.shape)}`);
+    }
+    const vec = { shape: gamma.shape, dtype: 'f32' as const };
+    return { ...p, outputs: { dx: { shape: x.shape, dtype: 'f32' }, dgamma: vec, dbeta: vec } };
+  },
+  gpu(p, dy, x, gamma, mean, invstd) {
+    const engine = x.engine;
+    const label = `layerNormBackward ${fmtShape(x.shape)}`;
+    const dx = engine.empty(x.shape);
+    const dgamma = engine.empty([p.cols]);
+    const dbeta = engine.empty([p.cols]);
+    if (p.rows === 0) {
+      engine.write(dgamma, new Float32Array(p.cols));
+      engine.write(dbeta, new Float32Array(p.cols));
+      return { dx, dgamma, dbeta };
+    }
+    const saved = mean !== null && invstd !== null;
+    const m = saved ? mean : engine.empty([p.rows]);
+    const s = saved ? invstd : engine.empty([p.rows]);
+    const l = launch(p, layoutFor(engine, p));
+    engine.runtime.dispatch({
+      kernel,
+      defines: { ...l.defines, BWD: 1, SAVED: saved ? 1 : 0 },
+      label: `${label} (dx)`,
+      uniforms: l.uniforms,
+      bindings: [dy.binding(), x.binding(), gamma.binding(), m.binding(), s.binding(), dx.binding()],
+      grid: l.grid,
+    });
+    const vec = p.cols % 4 === 0;
+    const cols = vec ? p.cols / 4 : p.cols;
+    const chunks = Math.max(1, Math.min(p.rows, Math.ceil(TARGET_INVOCATIONS / cols)));
+    const chunkLen = Math.ceil(p.rows / chunks);
+    const used = Math.ceil(p.rows / chunkLen);
+    const u = new Uniforms().u32(p.rows, cols, used, chunkLen);
+    const pg = used > 1 ? engine.empty([used, p.cols]) : dgamma;
+    const pb = used > 1 ? engine.empty([used, p.cols]) : dbeta;
+    engine.runtime.dispatch({
+      kernel: paramsKernel,
+      defines: { VEC: vec ? 1 : 0, PARTIAL: 1 },
+      label: `${label} (dgamma, dbeta)`,
+      uniforms: u,
+      bindings: [dy.binding(), x.binding(), m.binding(), s.binding(), pg.binding(), pb.binding()],
+      grid: Math.ceil((used * cols) / 64),
+    });
+    if (used > 1) {
+      engine.runtime.dispatch({
+        kernel: paramsKernel,
+        defines: { VEC: vec ? 1 : 0, PARTIAL: 0 },
+        label: `${label} (dgamma, dbeta sum)`,
+        uniforms: u,
+        bindings: [pg.binding(), pb.binding(), dgamma.binding(), dbeta.binding()],
+        grid: Math.ceil(cols / 64),
+      });
+      pg.dispose();
+      pb.dispose();
+    }
+    if (!saved) {
+      m.dispose();
+      s.dispose();
+    }
+    return { dx, dgamma, dbeta };
+  },
+  cpu(p, dy, x, gamma, mean, invstd) {
+    const st = mean && invstd ? { mean: mean.data, invstd: invstd.data } : cpuStats(p, x);
+    const dx = HostTensor.zeros(x.shape);
+    const dgamma = new Float64Array(p.cols);
+    const dbeta = new Float64Array(p.cols);
+    for (let r = 0; r < p.rows; r++) {
+      const m = st.mean[r]!;
+      const is = st.invstd[r]!;
+      let s1 = 0;
+      let s2 = 0;
+      for (let c = 0; c < p.cols; c++) {
+        const i = r * p.cols + c;
+        const g = dy.data[i]! * gamma.data[c]!;
+        const xh = (x.data[i]! - m) * is;
+        s1 += g;
+        s2 += g * xh;
+        dgamma[c] += dy.data[i]! * xh;
+        dbeta[c] += dy.data[i]!;
+      }
+      for (let c = 0; c < p.cols; c++) {
+        const i = r * p.cols + c;
+        const xh = (x.data[i]! - m) * is;
+        dx.data[i] = is * (dy.data[i]! * gamma.data[c]! - s1 / p.cols - (xh * s2) / p.cols);
+      }
+    }
+    return { dx, dgamma: HostTensor.from(dgamma, gamma.shape), dbeta: HostTensor.from(dbeta, gamma.shape) };
+  },
+});

@@ -1,0 +1,107 @@
+import type { Engine } from '../../src/device/engine.js';
+import { HostTensor } from '../../src/graph/host.js';
+import { THREAD_VARIANT, WORKGROUP_VARIANT } from '../../src/kernels/lines.js';
+import * as ops from '../../src/kernels/ops.js';
+import { autogradCheck, checkOp, gradCheck, randomHost, toGpu } from '../helpers/compare.js';
+import { checkMultiOp, gpuHost, gpuHostMany } from '../helpers/multi-op.js';
+import { expectThrows, type Case, type Suite } from './types.js';
+
+// Welford statistics in f32 against float64 two-pass ones.
+const TOL = { abs: 2e-5, rel: 1e-4 };
+const GRAD_TOL = { abs: 5e-5, rel: 5e-4 };
+
+/** Rows of C not a multiple of 4, multiples of 4, C = 1 (variance 0: y = β), a middle-ground shape, few long rows. */
+const shapes = [[3, 7], [2, 3, 8], [5, 1], [1, 1], [70, 37], [2, 5, 36], [3, 2048], [2, 3001]];
+
+function params(c: number, seed: number): [HostTensor, HostTensor] {
+  return [randomHost([c], seed, 0.5, 1.5), randomHost([c], seed + 1, -0.5, 0.5)];
+}
+
+async function eachLayout(engine: Engine, fn: () => Promise<void>): Promise<void> {
+  for (const v of [THREAD_VARIANT, WORKGROUP_VARIANT]) {
+    engine.variants.force('layerNorm', v);
+    try {
+      await fn();
+    } catch (e) {
+      throw new Error(`[variant ${v}] ${(e as Error).message}`);
+    } finally {
+      engine.variants.force('layerNorm', undefined);
+    }
+  }
+}
+
+const cases: Case[] = [
+  {
+    name: 'layerNorm forward, with and without saved statistics, both layouts',
+    async run(engine) {
+      await eachLayout(engine, async () => {
+        for (const shape of shapes) {
+          const c = shape[shape.length - 1]!;
+          const x = randomHost(shape, c, -3, 3);
+          const [g, b] = params(c, 3);
+          await checkOp(engine, ops.layerNorm, [x, g, b], TOL);
+          await checkMultiOp(engine, ops.layerNormForward, [x, g, b, 1e-3], TOL);
+        }
+      });
+      // Rows offset by 1e4 with unit spread: a one-pass Σx² variance would lose every digit; Welford keeps them.
+      const off = randomHost([6, 40], 9, -1, 1);
+      off.data.forEach((v, i) => (off.data[i] = 1e4 + v));
+      const [g, b] = params(40, 4);
+      await checkOp(engine, ops.layerNorm, [off, g, b], { abs: 3e-3, rel: 1e-3 });
+    },
+  },
+  {
+    name: 'layerNormBackward matches the CPU with saved and recomputed statistics, both layouts',
+    async run(engine) {
+      await eachLayout(engine, async () => {
+        for (const shape of [...shapes, [300, 12], [257, 5]]) {
+          const c = shape[shape.length - 1]!;
+          const x = randomHost(shape, c + 1, -2, 2);
+          const [g] = params(c, 5);
+          const dy = randomHost(shape, 6);
+          const { mean, invstd } = ops.layerNormForward.cpu(x, g, params(c, 5)[1], 1e-5);
+          await checkMultiOp(engine, ops.layerNormBackward, [dy, x, g, mean, invstd], GRAD_TOL);
+          await checkMultiOp(engine, ops.layerNormBackward, [dy, x, g, null, null], GRAD_TOL);
+        }
+      });
+    },
+  },
+  {
+    name: 'layerNorm gradients to x, γ and β pass the finite-difference and autograd checks',
+    async run(engine) {
+      for (const shape of [[4, 6], [2, 3, 8], [3, 300]]) {
+        const c = shape[shape.length - 1]!;
+        const [g, b] = params(c, 7);
+        await gradCheck({
+          what: `layerNorm ${JSON.stringify(shape)}`,
+          inputs: [randomHost(shape, 8, -2, 2), g, b],
+          forward: ([x, gg, bb]) => gpuHost(engine, [x!, gg!, bb!], (t, tg, tb) => ops.layerNorm(t, tg, tb)),
+          backward: ([x, gg], dy) => gpuHostMany(engine, [dy, x!, gg!], (d, t, tg) => ops.layerNormBackward(d, t, tg, null, null), ['dx', 'dgamma', 'dbeta']),
+          eps: 5e-3,
+        });
+      }
+      const [g, b] = params(5, 9);
+      await autogradCheck(engine, 'layerNorm via autograd', (x, gg, bb) => ops.layerNorm(x, gg, bb), [randomHost([3, 5], 10), g, b]);
+    },
+  },
+  {
+    name: 'layerNorm refuses mismatched parameters and bad eps',
+    async run(engine) {
+      const x = toGpu(engine, randomHost([2, 5], 1));
+      const g = engine.empty([5]);
+      const bad = engine.empty([4]);
+      try {
+        expectThrows(() => ops.layerNorm(x, bad, g), 'layerNorm', 'gamma must be [5]', '[4]');
+        expectThrows(() => ops.layerNorm(x, g, bad), 'beta must be [5]');
+        expectThrows(() => ops.layerNorm(x, g, g, 0), 'eps must be a positive number');
+        expectThrows(() => ops.layerNorm(engine.empty([3, 0]), engine.empty([0]), engine.empty([0])), 'last) axis of x [3, 0] is empty');
+        expectThrows(() => ops.layerNormBackward(x, x, g, g, null), 'pass both mean and invstd');
+        expectThrows(() => ops.layerNormBackward(x, x, g, g, g), 'mean must be f32 with one value per row (2)');
+      } finally {
+        [x, g, bad].forEach((t) => t.dispose());
+      }
+    },
+  },
+];
+
+export const layernormSuite: Suite = { name: 'layernorm', cases };
