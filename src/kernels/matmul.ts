@@ -223,79 +223,56 @@ function label(variant: string, p: MatmulProblem): string {
   return `matmul[${variant}] ${fmtShape(p.a.shape)}${t(plan.transA)}x${fmtShape(p.b.shape)}${t(plan.transB)}`;
 }
 
-// Tile of one buffer-kernel invocation and its workgroup (shaders/matmul_buffer.wgsl).
-const BUF_TM = 4;
-const BUF_TN = 8;
-const BUF_WG = 8;
+/**
+ * Launches a storage-buffer kernel over a grid of (N tiles, M tiles, batch) workgroups. Grids over the
+ * per-dimension limit are split into several dispatches, with row and batch offsets in the uniforms.
+ */
+function runBuffers(engine: Engine, p: MatmulProblem, name: string, kernel: { name: string; code: string }, tileM: number, tileN: number, defines?: Record<string, number>): Tensor {
+  const { plan } = p;
+  const out = engine.empty(plan.shape);
+  if (out.size === 0) return out;
+  const max = engine.limits.maxComputeWorkgroupsPerDimension;
+  const gx = Math.ceil(plan.N / tileN);
+  const gyTotal = Math.ceil(plan.M / tileM);
+  const bindings = [p.a.binding(), p.b.binding(), biasBinding(engine, p.bias), outBinding(out)];
+  for (let bBase = 0; bBase < plan.batch; bBase += max) {
+    const gz = Math.min(max, plan.batch - bBase);
+    for (let gyBase = 0; gyBase < gyTotal; gyBase += max) {
+      engine.runtime.dispatch({
+        kernel,
+        ...(defines ? { defines } : {}),
+        label: label(name, p),
+        uniforms: params(plan, { batchBase: bBase, batch: gz, mBase: gyBase * tileM, stridesIn: 'elements' }),
+        bindings,
+        grid: [gx, Math.min(max, gyTotal - gyBase), gz],
+      });
+    }
+  }
+  return out;
+}
 
+// shaders/matmul_buffer.wgsl: 8 × 8 invocations of 4 × 8 outputs, so a workgroup covers 32 rows × 64 columns.
 const bufferVariant: MatmulVariant = {
   name: 'buffer',
   supported: () => true,
   run(engine, p) {
-    const { plan } = p;
-    const { M, N, K, transA, transB } = plan;
-    const out = engine.empty(plan.shape);
-    if (out.size === 0) return out;
-    const defines = {
+    const { M, N, K, transA, transB } = p.plan;
+    return runBuffers(engine, p, 'buffer', kernels.buffer, 32, 64, {
       TRANS_A: transA ? 1 : 0,
       TRANS_B: transB ? 1 : 0,
       // vec4 loads need the operand's contiguous axis to be a multiple of 4 (rows then start aligned), and a
       // non-empty operand (a vec4 binding needs 16 bytes).
       VEC_A: K > 0 && (transA ? M : K) % 4 === 0 ? 1 : 0,
       VEC_B: K > 0 && (transB ? K : N) % 4 === 0 ? 1 : 0,
-    };
-    const max = engine.limits.maxComputeWorkgroupsPerDimension;
-    const gx = Math.ceil(N / (BUF_TN * BUF_WG));
-    const rowsPerGroup = BUF_TM * BUF_WG;
-    const gyTotal = Math.ceil(M / rowsPerGroup);
-    const bindings = [p.a.binding(), p.b.binding(), biasBinding(engine, p.bias), outBinding(out)];
-    // Grids over the per-dimension limit are split into several dispatches (row and batch offsets in uniforms).
-    for (let bBase = 0; bBase < plan.batch; bBase += max) {
-      const gz = Math.min(max, plan.batch - bBase);
-      for (let gyBase = 0; gyBase < gyTotal; gyBase += max) {
-        const gy = Math.min(max, gyTotal - gyBase);
-        engine.runtime.dispatch({
-          kernel: kernels.buffer,
-          defines,
-          label: label('buffer', p),
-          uniforms: params(plan, { batchBase: bBase, batch: gz, mBase: gyBase * rowsPerGroup, stridesIn: 'elements' }),
-          bindings,
-          grid: [gx, gy, gz],
-        });
-      }
-    }
-    return out;
+    });
   },
 };
 
-// 64 × 64 tiles of 16 × 16 invocations (shaders/matmul_tiled.wgsl).
-const TILE = 64;
-
+// shaders/matmul_tiled.wgsl: 64 × 64 workgroup-memory tiles, 16 × 16 invocations of 4 × 4 outputs.
 const tiledVariant: MatmulVariant = {
   name: 'buffer-tiled',
   supported: (engine) => engine.limits.maxComputeInvocationsPerWorkgroup >= 256 && engine.limits.maxComputeWorkgroupStorageSize >= 8192,
-  run(engine, p) {
-    const { plan } = p;
-    const out = engine.empty(plan.shape);
-    if (out.size === 0) return out;
-    const max = engine.limits.maxComputeWorkgroupsPerDimension;
-    const gx = Math.ceil(plan.N / TILE);
-    const gyTotal = Math.ceil(plan.M / TILE);
-    const bindings = [p.a.binding(), p.b.binding(), biasBinding(engine, p.bias), outBinding(out)];
-    for (let bBase = 0; bBase < plan.batch; bBase += max) {
-      const gz = Math.min(max, plan.batch - bBase);
-      for (let gyBase = 0; gyBase < gyTotal; gyBase += max) {
-        engine.runtime.dispatch({
-          kernel: kernels.tiled,
-          label: label('buffer-tiled', p),
-          uniforms: params(plan, { batchBase: bBase, batch: gz, mBase: gyBase * TILE, stridesIn: 'elements' }),
-          bindings,
-          grid: [gx, Math.min(max, gyTotal - gyBase), gz],
-        });
-      }
-    }
-    return out;
-  },
+  run: (engine, p) => runBuffers(engine, p, 'buffer-tiled', kernels.tiled, 64, 64),
 };
 
 /** Padding of M and N in the staged textures: the tile of a subgroup (32 × 32), which the smaller
