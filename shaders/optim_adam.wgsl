@@ -3,8 +3,14 @@
 //   m = lerp(m, g, 1 − β1);  v = β2·v + (1 − β2)·g²;  v̂ = amsgrad ? max(v̂, v) : v
 //   p = p − step_size · m / (√v̂ / √(1 − β2^t) + eps),  step_size = lr / (1 − β1^t)
 // Bias corrections are computed on the host per step; everything travels in uniforms.
+// V is f32 or vec4f: the vec4 form covers the tensor's padded buffer (pool buffers are multiples of 16 bytes),
+// so padding lanes compute on garbage that belongs to no tensor. Each invocation updates PER_THREAD items,
+// strided by the whole grid so neighbouring invocations touch neighbouring addresses.
+alias V = {{T}};
 struct Params {
+  // items (scalars or vec4s) to update, and the grid's invocation count (the stride between an invocation's items)
   n: u32,
+  stride: u32,
   // bit 0: first step (state buffers are uninitialised pool memory: read as zeros); bit 1: maximize;
   // bit 2: decoupled weight decay (AdamW)
   flags: u32,
@@ -20,24 +26,21 @@ struct Params {
   bias_correction2_sqrt: f32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> param: array<f32>;
-@group(0) @binding(2) var<storage, read> grad: array<f32>;
-@group(0) @binding(3) var<storage, read_write> exp_avg: array<f32>;
-@group(0) @binding(4) var<storage, read_write> exp_avg_sq: array<f32>;
+@group(0) @binding(1) var<storage, read_write> param: array<V>;
+@group(0) @binding(2) var<storage, read> grad: array<V>;
+@group(0) @binding(3) var<storage, read_write> exp_avg: array<V>;
+@group(0) @binding(4) var<storage, read_write> exp_avg_sq: array<V>;
 #if AMSGRAD
-@group(0) @binding(5) var<storage, read_write> max_exp_avg_sq: array<f32>;
+@group(0) @binding(5) var<storage, read_write> max_exp_avg_sq: array<V>;
 #endif
 
 // torch.lerp's two-sided formula (exact at both ends).
-fn lerp(a: f32, b: f32, w: f32) -> f32 {
+fn lerp(a: V, b: V, w: f32) -> V {
   if (w < 0.5) { return a + w * (b - a); }
   return b - (b - a) * (1.0 - w);
 }
 
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = flat_workgroup(wid, nwg) * 256u + lid;
-  if (i >= params.n) { return; }
+fn update(i: u32) {
   let first = (params.flags & 1u) != 0u;
   var p = param[i];
   var g = grad[i];
@@ -45,8 +48,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   if (params.weight_decay != 0.0) {
     if ((params.flags & 4u) != 0u) { p = p * params.decay; } else { g = g + params.weight_decay * p; }
   }
-  var m = 0.0;
-  var v = 0.0;
+  var m = V(0.0);
+  var v = V(0.0);
   if (!first) {
     m = exp_avg[i];
     v = exp_avg_sq[i];
@@ -64,4 +67,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let denom = sqrt(v) / params.bias_correction2_sqrt + params.eps;
 #endif
   param[i] = p - params.step_size * (m / denom);
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let base = flat_workgroup(wid, nwg) * 256u + lid;
+  // A folded grid may hold more invocations than asked for: those beyond the stride would repeat items.
+  if (base >= params.stride) { return; }
+  for (var k = 0u; k < {{PER_THREAD}}u; k++) {
+    let i = base + k * params.stride;
+    if (i < params.n) { update(i); }
+  }
 }

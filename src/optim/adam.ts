@@ -2,8 +2,8 @@
 import type { Engine } from '../device/engine.js';
 import { fmtShape, ShapeError } from '../device/errors.js';
 import type { Tensor } from '../graph/tensor.js';
-import { Uniforms } from '../kernels/uniforms.js';
 import adamWgsl from '../../shaders/optim_adam.wgsl';
+import { launchUpdate } from './launch.js';
 import { checkRange, Optimizer, type ParamGroup, type ParamGroupInput, type ParamState } from './optimizer.js';
 
 export interface AdamOptions {
@@ -23,7 +23,6 @@ export interface AdamBuffers<T> {
 }
 
 const kernel = { name: 'optim_adam', code: adamWgsl };
-const WORKGROUP = 256;
 
 /** The per-step scalars PyTorch computes on the host (in double) for step number `step` (1-based). */
 export function adamScalars(o: AdamOptions, step: number): { stepSize: number; biasCorrection2Sqrt: number } {
@@ -42,16 +41,12 @@ export function adamUpdate(engine: Engine, param: Tensor, grad: Tensor, s: AdamB
   const { stepSize, biasCorrection2Sqrt } = adamScalars(o, step);
   const [beta1, beta2] = o.betas;
   const flags = (step === 1 ? 1 : 0) | (o.maximize ? 2 : 0) | (decoupled ? 4 : 0);
-  const bindings = [param.binding(), grad.binding(), s.expAvg.binding(), s.expAvgSq.binding()];
-  if (o.amsgrad) bindings.push(s.maxExpAvgSq!.binding());
-  engine.runtime.dispatch({
-    kernel,
-    defines: { AMSGRAD: o.amsgrad ? 1 : 0 },
-    label: `${decoupled ? 'adamw' : 'adam'} step ${fmtShape(param.shape)}`,
-    uniforms: new Uniforms().u32(param.size, flags).f32(o.weightDecay, 1 - o.lr * o.weightDecay, 1 - beta1, beta2, 1 - beta2, o.eps, stepSize, biasCorrection2Sqrt),
-    bindings,
-    grid: Math.ceil(param.size / WORKGROUP),
-  });
+  const tensors = [param, grad, s.expAvg, s.expAvgSq];
+  if (o.amsgrad) tensors.push(s.maxExpAvgSq!);
+  const label = `${decoupled ? 'adamw' : 'adam'} step ${fmtShape(param.shape)}`;
+  launchUpdate(engine, kernel, { AMSGRAD: o.amsgrad ? 1 : 0 }, label, tensors, (u) =>
+    u.u32(flags).f32(o.weightDecay, 1 - o.lr * o.weightDecay, 1 - beta1, beta2, 1 - beta2, o.eps, stepSize, biasCorrection2Sqrt),
+  );
 }
 
 /** torch.lerp on f32 values. */

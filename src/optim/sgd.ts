@@ -2,8 +2,8 @@
 import type { Engine } from '../device/engine.js';
 import { fmtShape, ShapeError } from '../device/errors.js';
 import type { Tensor } from '../graph/tensor.js';
-import { Uniforms } from '../kernels/uniforms.js';
 import sgdWgsl from '../../shaders/optim_sgd.wgsl';
+import { launchUpdate } from './launch.js';
 import { checkRange, Optimizer, type ParamGroup, type ParamGroupInput, type ParamState } from './optimizer.js';
 
 export interface SGDOptions {
@@ -18,7 +18,6 @@ export interface SGDOptions {
 const SGD_DEFAULTS: Omit<SGDOptions, 'lr'> = { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false };
 
 const kernel = { name: 'optim_sgd', code: sgdWgsl };
-const WORKGROUP = 256;
 
 /**
  * Records one SGD update of `param` in place. `buffer` is the momentum buffer (required when momentum ≠ 0);
@@ -28,14 +27,8 @@ export function sgdUpdate(engine: Engine, param: Tensor, grad: Tensor, buffer: T
   const hasMomentum = o.momentum !== 0;
   if (hasMomentum && !buffer) throw new ShapeError('sgdUpdate', 'momentum ≠ 0 needs a momentum buffer');
   const flags = (first ? 1 : 0) | (o.nesterov ? 2 : 0) | (o.maximize ? 4 : 0);
-  engine.runtime.dispatch({
-    kernel,
-    defines: { MOMENTUM: hasMomentum ? 1 : 0 },
-    label: `sgd step ${fmtShape(param.shape)}`,
-    uniforms: new Uniforms().u32(param.size, flags).f32(o.lr, o.weightDecay, o.momentum, 1 - o.dampening),
-    bindings: hasMomentum ? [param.binding(), grad.binding(), buffer!.binding()] : [param.binding(), grad.binding()],
-    grid: Math.ceil(param.size / WORKGROUP),
-  });
+  const tensors = hasMomentum ? [param, grad, buffer!] : [param, grad];
+  launchUpdate(engine, kernel, { MOMENTUM: hasMomentum ? 1 : 0 }, `sgd step ${fmtShape(param.shape)}`, tensors, (u) => u.u32(flags).f32(o.lr, o.weightDecay, o.momentum, 1 - o.dampening));
 }
 
 /**

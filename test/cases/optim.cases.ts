@@ -8,6 +8,7 @@ import { tidy } from '../../src/graph/scope.js';
 import type { Tensor } from '../../src/graph/tensor.js';
 import { Adam, AdamW, adamUpdateCpu, type AdamOptions } from '../../src/optim/adam.js';
 import { loadOptimizerState, saveOptimizerState } from '../../src/optim/checkpoint.js';
+import { updateLaunch } from '../../src/optim/launch.js';
 import type { Optimizer, BaseHyperParams } from '../../src/optim/optimizer.js';
 import { CosineAnnealingWarmRestarts, ReduceLROnPlateau, StepLR, type LrGroups } from '../../src/optim/schedulers.js';
 import { SGD, sgdUpdateCpu, type SGDOptions } from '../../src/optim/sgd.js';
@@ -136,6 +137,44 @@ const cases: Case[] = [
       disposeAll(opt, r.params);
     },
   })),
+  {
+    name: 'every launch form (scalar or vec4 items, 1 or 3 per invocation) matches the CPU reference',
+    async run(engine) {
+      const saved = { ...updateLaunch };
+      try {
+        for (const form of [{ vec4: false, perThread: 1 }, { vec4: false, perThread: 3 }, { vec4: true, perThread: 3 }, { vec4: true, perThread: 1 }]) {
+          Object.assign(updateLaunch, form);
+          const what = `vec4 ${form.vec4}, ${form.perThread} per invocation`;
+          const r = rig(engine, 61);
+          const sgdOpts = { ...SGD_DEFAULTS, momentum: 0.9, nesterov: true, weightDecay: 0.01 };
+          const sgd = new SGD(r.params, sgdOpts);
+          const bufs = r.host.map((h) => new Float32Array(h.length));
+          for (let s = 0; s < 3; s++) {
+            const g = r.grads(s);
+            setGrads(engine, r.params, g);
+            sgd.step();
+            r.host.forEach((h, i) => sgdUpdateCpu(h, g[i]!, bufs[i]!, sgdOpts, s === 0));
+          }
+          await compareParams(r.params, r.host, `SGD, ${what}`);
+          disposeAll(sgd, r.params);
+          const a = rig(engine, 62);
+          const adamOpts = { ...ADAM_DEFAULTS, amsgrad: true, weightDecay: 0.02 };
+          const adam = new AdamW(a.params, adamOpts);
+          const state = a.host.map((h) => ({ expAvg: new Float32Array(h.length), expAvgSq: new Float32Array(h.length), maxExpAvgSq: new Float32Array(h.length) }));
+          for (let s = 1; s <= 3; s++) {
+            const g = a.grads(s);
+            setGrads(engine, a.params, g);
+            adam.step();
+            a.host.forEach((h, i) => adamUpdateCpu(h, g[i]!, state[i]!, adamOpts, s, true));
+          }
+          await compareParams(a.params, a.host, `AdamW amsgrad, ${what}`);
+          disposeAll(adam, a.params);
+        }
+      } finally {
+        Object.assign(updateLaunch, saved);
+      }
+    },
+  },
   {
     name: 'the CPU references reproduce hand-computed PyTorch sequences',
     async run() {
