@@ -16,6 +16,7 @@ import { assert, fmtShape } from '../device/errors.js';
 import { HostTensor, type TensorMeta } from '../graph/host.js';
 import type { Tensor } from '../graph/tensor.js';
 import windowWgsl from '../../shaders/pool_window.wgsl';
+import windowBackwardWgsl from '../../shaders/pool_window_backward.wgsl';
 import globalWgsl from '../../shaders/pool_global.wgsl';
 import channelWgsl from '../../shaders/pool_channel.wgsl';
 import adaptiveWgsl from '../../shaders/pool_adaptive.wgsl';
@@ -26,6 +27,7 @@ import { Uniforms } from './uniforms.js';
 
 const kernels = {
   window: { name: 'pool_window', code: windowWgsl },
+  windowBackward: { name: 'pool_window_backward', code: windowBackwardWgsl },
   global: { name: 'pool_global', code: globalWgsl },
   channel: { name: 'pool_channel', code: channelWgsl },
   adaptive: { name: 'pool_adaptive', code: adaptiveWgsl },
@@ -122,16 +124,27 @@ function windowUniforms(p: WindowPlan, items: number): Uniforms {
   return new Uniforms().u32(items, p.groups, p.H, p.W, p.OH, p.OW, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.includePad ? 1 : 0);
 }
 
+/** Invocations wanted per dispatch: enough for every core's SIMD lanes; each walks a run along a row. */
+const TARGET_INVOCATIONS = 8192;
+
+/** Splits rows of `length` items into runs so that about TARGET_INVOCATIONS invocations share the work. */
+function runs(length: number, parallel: number): { segs: number; seg: number } {
+  const segs = Math.max(1, Math.min(length, Math.ceil(TARGET_INVOCATIONS / Math.max(1, parallel))));
+  const seg = Math.max(1, Math.ceil(length / segs));
+  return { segs: Math.ceil(length / seg), seg };
+}
+
 function launchWindow(p: WindowPlan, x: Tensor, max: boolean, indices: boolean, label: string): { y: Tensor; indices?: Tensor } {
   const engine = x.engine;
   const y = engine.empty(p.shape);
   const idx = indices ? engine.empty(p.shape, 'i32') : undefined;
-  const items = p.N * p.OH * p.OW * p.groups;
+  const r = runs(p.OW, p.N * p.OH * p.groups);
+  const items = p.N * p.OH * r.segs * p.groups;
   engine.runtime.dispatch({
     kernel: kernels.window,
-    defines: { ...types(p.vec), MAX: max ? 1 : 0, INDICES: indices ? 1 : 0, BWD: 0 },
+    defines: { ...types(p.vec), MAX: max ? 1 : 0, INDICES: indices ? 1 : 0 },
     label: `${label} ${fmtShape(x.shape)} k${p.kh}×${p.kw} s${p.sh}×${p.sw} p${p.ph}×${p.pw}`,
-    uniforms: windowUniforms(p, items),
+    uniforms: windowUniforms(p, items).u32(r.segs, r.seg),
     bindings: [x.binding(), y.binding(), ...(idx ? [idx.binding()] : [])],
     grid: Math.ceil(items / WG),
   });
@@ -212,15 +225,22 @@ function checkBackward(op: string, dy: TensorMeta, indices: TensorMeta | undefin
   return { ...p, shape: [...inputShape] };
 }
 
+/** Input pixels per backward invocation: a stride-sized block (capped), see shaders/pool_window_backward.wgsl. */
+const MAX_BLOCK = 16;
+
 function launchWindowBackward(p: WindowPlan, dy: Tensor, indices: Tensor | undefined, label: string): Tensor {
   const engine = dy.engine;
   const dx = engine.empty(p.shape);
-  const items = p.N * p.H * p.W * p.groups;
+  let [bh, bw] = [p.sh, p.sw];
+  if (bh * bw > MAX_BLOCK) [bh, bw] = [1, 1];
+  const bhCount = Math.ceil(p.H / bh);
+  const bwCount = Math.ceil(p.W / bw);
+  const items = p.N * bhCount * bwCount * p.groups;
   engine.runtime.dispatch({
-    kernel: kernels.window,
-    defines: { ...types(p.vec), MAX: indices ? 1 : 0, INDICES: 0, BWD: 1 },
+    kernel: kernels.windowBackward,
+    defines: { ...types(p.vec), MAX: indices ? 1 : 0, BH: bh, BW: bw },
     label: `${label} ${fmtShape(p.shape)} k${p.kh}×${p.kw} s${p.sh}×${p.sw} p${p.ph}×${p.pw}`,
-    uniforms: windowUniforms(p, items),
+    uniforms: windowUniforms(p, items).u32(bwCount, bhCount),
     bindings: [dy.binding(), ...(indices ? [indices.binding()] : []), dx.binding()],
     grid: Math.ceil(items / WG),
   });
