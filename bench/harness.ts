@@ -4,6 +4,7 @@
  * on the same Dawn GPU as the anchor, the result-row format, table printing and the JSON results files.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
@@ -118,6 +119,9 @@ export interface ResultsFile {
   wait: WaitMode | 'both';
   quick: boolean;
   date: string;
+  /** CPU count and 1-minute load average before and after the suite: other work on the machine skews timings. */
+  cpus: number;
+  load_1m: { before: number; after: number };
   rows: Row[];
 }
 
@@ -156,7 +160,7 @@ export function readResults(dir: string, suite: string): ResultsFile | undefined
   }
 }
 
-export function resultsHeader(engine: Engine, suite: string, waits: readonly WaitMode[], quick: boolean, rows: Row[]): ResultsFile {
+export function resultsHeader(engine: Engine, suite: string, waits: readonly WaitMode[], quick: boolean, rows: Row[], loadBefore = loadavg()[0]!): ResultsFile {
   return {
     suite,
     device: describeAdapter(engine.adapter),
@@ -165,6 +169,8 @@ export function resultsHeader(engine: Engine, suite: string, waits: readonly Wai
     wait: waits.length === 1 ? waits[0]! : 'both',
     quick,
     date: new Date().toISOString(),
+    cpus: cpus().length,
+    load_1m: { before: loadBefore, after: loadavg()[0]! },
     rows,
   };
 }

@@ -3,6 +3,7 @@
  * (built by `npm run bench -- <suite...>`). Runs each suite on one engine, prints a table per suite and
  * writes `<out>/<suite>.json` (default bench/results/).
  */
+import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { describeAdapter, type Engine } from '../src/device/engine.js';
 import { benchEngine, defaultResultsDir, formatTable, resultsHeader, writeResults, type Log, type Row, type Suite, type SuiteContext, type WaitMode } from './harness.js';
@@ -85,7 +86,7 @@ export async function runSuites(opts: RunOptions, log: Log = console.log, engine
   const own = !engine;
   const eng = engine ?? (await benchEngine(opts.waits[0], opts.persistTuning));
   log(`device: ${describeAdapter(eng.adapter)}`);
-  log(`wait modes: ${opts.waits.join(', ')}${opts.quick ? ' (quick)' : ''}`);
+  log(`wait modes: ${opts.waits.join(', ')}${opts.quick ? ' (quick)' : ''}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const results: SuiteResult[] = [];
   try {
     for (const suite of suites) {
@@ -100,8 +101,9 @@ export async function runSuites(opts: RunOptions, log: Log = console.log, engine
       };
       log(`\n== ${suite.name}: ${suite.description}`);
       const t0 = performance.now();
+      const load = loadavg()[0]!;
       const rows = await suite.run(ctx);
-      const path = writeResults(opts.out, resultsHeader(eng, suite.name, opts.waits, opts.quick, rows));
+      const path = writeResults(opts.out, resultsHeader(eng, suite.name, opts.waits, opts.quick, rows, load));
       log(`\n${formatTable(rows)}\n\n${suite.name}: ${rows.length} rows in ${((performance.now() - t0) / 1000).toFixed(1)} s -> ${path}`);
       results.push({ suite: suite.name, rows, path });
     }

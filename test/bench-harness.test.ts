@@ -74,7 +74,7 @@ describe('table', () => {
 describe('results files', () => {
   it('writes and reads back the wrapping object with rows in the fixed format', () => {
     const rows = [makeRow({ case: 'c', shape: 's', wait: 'polite', ours: timing(3), anchor: { name: 'tfjs', timing: timing(6) }, flops: 3e6 })];
-    const file: ResultsFile = { suite: 'unit', device: 'dev', dawn: '0', node: process.version, wait: 'polite', quick: true, date: new Date().toISOString(), rows };
+    const file: ResultsFile = { suite: 'unit', device: 'dev', dawn: '0', node: process.version, wait: 'polite', quick: true, date: new Date().toISOString(), cpus: 2, load_1m: { before: 1, after: 2 }, rows };
     const path = writeResults(dir, file);
     expect(path).toBe(join(dir, 'unit.json'));
     const back = readResults(dir, 'unit')!;
