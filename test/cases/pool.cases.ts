@@ -19,7 +19,12 @@ const WINDOWS: [number[], ops.AvgPool2dOptions][] = [
   [[2, 10, 8, 4], { kernel: 3, stride: 3, ceilMode: true }],
   [[1, 1, 1, 4], { kernel: 1 }],
   [[2, 3, 11, 1], { kernel: [1, 4], stride: [1, 3], padding: [0, 2] }],
+  // Stride 5×5: the backward's block would exceed its cap and falls back to one pixel per invocation.
+  [[1, 11, 12, 3], { kernel: 5, stride: 5, padding: 2 }],
 ];
+
+// Enough outputs that each forward invocation walks a run of several outputs along a row.
+const LONG_ROWS: [number[], ops.AvgPool2dOptions] = [[4, 60, 61, 12], { kernel: 3, stride: 2, padding: 1 }];
 
 /** Distinct values, shuffled, at least 0.05 apart: no ties and none created by a ±0.01 perturbation. */
 function distinct(shape: number[], seed: number): HostTensor {
@@ -67,6 +72,10 @@ const cases: Case[] = [
         const r = await withGpu(engine, [x], ([xt]) => ops.maxPool2dWithIndices(xt!, o));
         await checkPair(r, ops.maxPool2d.cpu(x, o), ops.maxPool2dIndices.cpu(x, o), `maxPool2dWithIndices [${shape}] ${JSON.stringify(o)}`);
       }
+      const [shape, o] = LONG_ROWS;
+      const x = randomHost(shape, 150, -3, 3);
+      const r = await withGpu(engine, [x], ([xt]) => ops.maxPool2dWithIndices(xt!, o));
+      await checkPair(r, ops.maxPool2d.cpu(x, o), ops.maxPool2dIndices.cpu(x, o), `maxPool2dWithIndices [${shape}] ${JSON.stringify(o)}`);
     },
   },
   {
@@ -88,6 +97,7 @@ const cases: Case[] = [
         await checkOp(engine, ops.avgPool2d, [x, o], SUMS);
         await checkOp(engine, ops.avgPool2d, [x, { ...o, countIncludePad: false }], SUMS);
       }
+      await checkOp(engine, ops.avgPool2d, [randomHost(LONG_ROWS[0], 250), { ...LONG_ROWS[1], countIncludePad: false }], SUMS);
       // Hand-checked corner: 3×3 window, padding 1, at the top-left of a 2×2 image of ones.
       const ones = HostTensor.from([1, 1, 1, 1], [1, 2, 2, 1]);
       for (const [inc, want] of [[true, 4 / 9], [false, 1]] as const) {
