@@ -1,4 +1,5 @@
 /** Every kernel suite, shared by the Node and browser runs. */
+import { autogradSuite } from './autograd.cases.js';
 import { elementwiseSuite } from './elementwise.cases.js';
 import { matmulSuite } from './matmul.cases.js';
 import { runtimeSuite } from './runtime.cases.js';
@@ -7,11 +8,15 @@ import { layoutSuite } from './layout.cases.js';
 import { batchnormSuite } from './batchnorm.cases.js';
 import { softmaxSuite } from './softmax.cases.js';
 import { poolSuite } from './pool.cases.js';
+import { convSuite } from './conv.cases.js';
 import { gateSuite } from './gate.cases.js';
 import { layernormSuite } from './layernorm.cases.js';
+import { dropoutSuite } from './dropout.cases.js';
 import type { Suite } from './types.js';
+import { attentionSuite } from './attention.cases.js';
 import { optimSuite } from './optim.cases.js';
 import { safetensorsSuite } from './safetensors.cases.js';
 
-export const suites: Suite[] = [runtimeSuite, elementwiseSuite, matmulSuite, reduceSuite, layoutSuite, batchnormSuite, softmaxSuite, poolSuite, gateSuite, layernormSuite];
+export const suites: Suite[] = [runtimeSuite, elementwiseSuite, autogradSuite, matmulSuite, reduceSuite, layoutSuite, batchnormSuite, softmaxSuite, convSuite, poolSuite, gateSuite, layernormSuite, dropoutSuite];
 suites.push(optimSuite, safetensorsSuite);
+suites.push(attentionSuite);
