@@ -76,3 +76,4 @@ export {
 } from './pool.js';
 export { sigmoidGate, sigmoidGateBackward, type GateMode } from './gate.js';
 export { LAYER_NORM_EPS, layerNorm, layerNormBackward, layerNormForward, layerNormKernel } from './layernorm.js';
+export { dropout, dropoutBackward, pcgHash, type DropoutOptions } from './dropout.js';
