@@ -1,0 +1,494 @@
+/**
+ * Scaled dot-product attention, out = softmax(scale·Q·Kᵀ + mask)·V over [B, H, rows, features], in one fused
+ * kernel (shaders/sdpa_forward.wgsl): a workgroup owns a block of query rows and streams the keys in tiles
+ * with an online softmax, so no n × m matrix is ever stored, whatever the sequence lengths. Its invocations
+ * split the feature axes and reduce each tile's dot products across the workgroup, which keeps every
+ * invocation busy when n is tiny and d large (5 frames × 2048 features, M5). The reduction has two variants
+ * (src/kernels/variants.ts): `subgroup` (subgroupAdd, then one row per subgroup in workgroup memory; any
+ * subgroup size) and `workgroup` (workgroup memory only, for devices without subgroups).
+ *
+ * The forward also writes the row log-sum-exp. `sdpa` (the autograd-recorded op) keeps it in a hidden tail of
+ * the output's own buffer, so it lives exactly as long as the output and its views; `sdpaForward` returns it
+ * as a tensor. The backward is FlashAttention-2's recomputation in two kernels: the query side (row deltas
+ * Σ dO·O and dQ) and the key/value side (dK and dV), each streaming the other side in tiles.
+ *
+ * Masks are additive f32, broadcastable to [B, H, n, m] (e.g. [n, m], or [B, 1, 1, m] for key padding), and
+ * may hold -inf. A row whose every key is masked is defined as: output 0, lse -inf, and zero gradients
+ * (PyTorch returns NaN there). The mask gets no gradient (an error says so if it requires one).
+ */
+import type { Engine } from '../device/engine.js';
+import { assert, fmtShape, ShapeError } from '../device/errors.js';
+import { isGradEnabled } from '../graph/autograd.js';
+import { HostTensor, type TensorMeta } from '../graph/host.js';
+import { broadcastStrides, sizeOf } from '../graph/shape.js';
+import { Tensor, type Storage } from '../graph/tensor.js';
+import commonWgsl from '../../shaders/sdpa_common.wgsl';
+import forwardWgsl from '../../shaders/sdpa_forward.wgsl';
+import backwardQueryWgsl from '../../shaders/sdpa_backward_query.wgsl';
+import backwardKeyValueWgsl from '../../shaders/sdpa_backward_keyvalue.wgsl';
+import { defineOp, type Op, type Plan } from './op.js';
+import type { Binding } from './runtime.js';
+import { Uniforms } from './uniforms.js';
+import { registerTunable, type TunableKernel, type Variant } from './variants.js';
+
+export interface SdpaOptions {
+  /** Multiplies Q·Kᵀ; default 1/√d. */
+  scale?: number;
+  /** Additive mask broadcastable to [B, H, n, m] (rank 2 to 4); -inf entries exclude keys. */
+  mask?: Tensor;
+}
+
+/** The same options with the mask on the host (CPU references). */
+export interface HostSdpaOptions {
+  scale?: number;
+  mask?: HostTensor;
+}
+
+export interface SdpaPlan extends Plan {
+  B: number;
+  H: number;
+  n: number;
+  m: number;
+  d: number;
+  dv: number;
+  scale: number;
+  /** Element strides of the mask over (b, h, row, key), 0 where broadcast; null without a mask. */
+  maskStrides: number[] | null;
+}
+
+const kernels = {
+  forward: { name: 'sdpa_forward', code: `${forwardWgsl}\n${commonWgsl}` },
+  query: { name: 'sdpa_backward_query', code: `${backwardQueryWgsl}\n${commonWgsl}` },
+  keyValue: { name: 'sdpa_backward_keyvalue', code: `${backwardKeyValueWgsl}\n${commonWgsl}` },
+};
+
+// ------------------------------------------------------------------------------------------- checks
+
+function checkSdpa(op: string, q: TensorMeta, k: TensorMeta, v: TensorMeta, options: { scale?: number; mask?: TensorMeta } = {}): SdpaPlan {
+  const all = () => `q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)}`;
+  for (const [t, what] of [[q, 'q'], [k, 'k'], [v, 'v']] as const) {
+    assert(t.dtype === 'f32', op, () => `${what} must be f32, got ${t.dtype} ${fmtShape(t.shape)}`);
+    assert(t.shape.length === 4, op, () => `expects rank-4 q [B, H, n, d], k [B, H, m, d], v [B, H, m, dv]; got ${all()} (reshape a single head to [B, 1, n, d])`);
+  }
+  const [B, H, n, d] = q.shape as [number, number, number, number];
+  const m = k.shape[2]!;
+  const dv = v.shape[3]!;
+  assert(k.shape[0] === B && k.shape[1] === H && v.shape[0] === B && v.shape[1] === H, op, () => `batch and head axes differ: ${all()} (expected [${B}, ${H}, …] for all three)`);
+  assert(k.shape[3] === d, op, () => `q and k feature sizes differ: ${all()} (q has d = ${d}, k has ${k.shape[3]})`);
+  assert(v.shape[2] === m, op, () => `k and v key counts differ: ${all()} (k has m = ${m}, v has ${v.shape[2]})`);
+  assert(d > 0, op, () => `feature size d must be positive: ${all()}`);
+  const scale = options.scale ?? 1 / Math.sqrt(d);
+  assert(typeof scale === 'number' && Number.isFinite(scale), op, () => `scale must be a finite number, got ${String(options.scale)}`);
+  let maskStrides: number[] | null = null;
+  const mask = options.mask;
+  if (mask) {
+    const target = [B, H, n, m];
+    const ok = mask.shape.length >= 2 && mask.shape.length <= 4 && mask.shape.every((s, i) => s === 1 || s === target[target.length - mask.shape.length + i]);
+    assert(mask.dtype === 'f32', op, () => `mask must be f32 (additive, -inf to exclude), got ${mask.dtype} ${fmtShape(mask.shape)}`);
+    assert(ok, op, () => `mask ${fmtShape(mask.shape)} does not broadcast to [B, H, n, m] = ${fmtShape(target)} (rank 2 to 4, each axis 1 or equal) for ${all()}`);
+    maskStrides = broadcastStrides(mask.shape, target);
+  }
+  return { shape: [B, H, n, dv], dtype: 'f32', B, H, n, m, d, dv, scale, maskStrides };
+}
+
+function checkBackward(op: string, dout: TensorMeta, q: TensorMeta, k: TensorMeta, v: TensorMeta, out: TensorMeta, lse: TensorMeta, options?: { scale?: number; mask?: TensorMeta }): SdpaPlan {
+  const plan = checkSdpa(op, q, k, v, options);
+  const want = fmtShape(plan.shape);
+  assert(dout.dtype === 'f32' && dout.shape.join() === plan.shape.join(), op, () => `dout must be f32 ${want} (the output's shape), got ${dout.dtype} ${fmtShape(dout.shape)}`);
+  assert(out.dtype === 'f32' && out.shape.join() === plan.shape.join(), op, () => `out must be f32 ${want} (the forward's output), got ${out.dtype} ${fmtShape(out.shape)}`);
+  const lseShape = [plan.B, plan.H, plan.n];
+  assert(lse.dtype === 'f32' && lse.shape.join() === lseShape.join(), op, () => `lse must be f32 ${fmtShape(lseShape)} (the forward's row log-sum-exp), got ${lse.dtype} ${fmtShape(lse.shape)}`);
+  return plan;
+}
+
+// ------------------------------------------------------------------------------------------ planning
+
+interface Tiles {
+  WG: number;
+  BR: number;
+  BC: number;
+  QPT: number;
+  CPT: number;
+  NP: number;
+  SLOTS: number;
+}
+
+type Kind = 'forward' | 'query' | 'keyValue';
+
+function pow2Ceil(x: number): number {
+  return 2 ** Math.ceil(Math.log2(Math.max(1, x)));
+}
+
+/**
+ * Workgroup size from the feature sizes (about 8 features per invocation, 32 to 256 invocations), tile sizes
+ * from the kind and sequence lengths, all within the device's workgroup-memory and invocation limits.
+ */
+function planTiles(engine: Engine, subgroups: boolean, kind: Kind, plan: SdpaPlan): Tiles {
+  const maxInv = Math.min(256, engine.limits.maxComputeInvocationsPerWorkgroup);
+  let WG = Math.min(maxInv, Math.max(32, pow2Ceil(Math.ceil(Math.max(plan.d, plan.dv) / 8))));
+  if (!subgroups) WG = Math.min(WG, 64);
+  let BR: number;
+  let BC: number;
+  let NP: number;
+  if (kind === 'forward') {
+    BR = Math.min(4, pow2Ceil(plan.n));
+    BC = subgroups ? 8 : 4;
+    NP = BR * BC;
+  } else if (kind === 'query') {
+    BR = Math.min(4, pow2Ceil(plan.n));
+    BC = 4;
+    NP = 2 * BR * BC;
+  } else {
+    BC = Math.min(4, pow2Ceil(plan.m));
+    BR = 4;
+    NP = 2 * BR * BC;
+  }
+  const minSg = Math.max(1, engine.adapter.subgroupMinSize ?? 4);
+  const budget = engine.limits.maxComputeWorkgroupStorageSize;
+  const bytes = (wg: number) => 4 * NP * ((subgroups ? Math.ceil(wg / minSg) : wg) + 1) + 16;
+  while (bytes(WG) > budget && WG > 8) WG /= 2;
+  return { WG, BR, BC, QPT: Math.ceil(plan.d / WG), CPT: Math.ceil(plan.dv / WG), NP, SLOTS: Math.max(1, Math.ceil(WG / minSg)) };
+}
+
+function uniforms(plan: SdpaPlan, blocks: number): Uniforms {
+  return new Uniforms()
+    .u32(plan.B, plan.H, plan.n, plan.m, plan.d, plan.dv, blocks, 0)
+    .f32(plan.scale, -Infinity)
+    .u32(0, 0)
+    .u32Array(plan.maskStrides ?? [0, 0, 0, 0], 1);
+}
+
+function defines(t: Tiles, subgroups: boolean, plan: SdpaPlan): Record<string, number> {
+  return { WG: t.WG, BR: t.BR, BC: t.BC, QPT: t.QPT, CPT: t.CPT, NP: t.NP, SLOTS: t.SLOTS, SUBGROUPS: subgroups ? 1 : 0, MASK: plan.maskStrides ? 1 : 0 };
+}
+
+function shapeLabel(plan: SdpaPlan): string {
+  return `[${plan.B}, ${plan.H}] n ${plan.n} m ${plan.m} d ${plan.d} dv ${plan.dv}${plan.maskStrides ? ' masked' : ''}`;
+}
+
+// ------------------------------------------------------------------------------------ the lse tail
+
+const lseTails = new WeakMap<Storage, { offset: number; count: number }>();
+
+/** An output tensor whose buffer carries `count` more floats after it, at an aligned offset (the lse). */
+function emptyWithTail(engine: Engine, shape: readonly number[], count: number): { out: Tensor; tail: Binding } {
+  const align = engine.limits.minStorageBufferOffsetAlignment;
+  const offset = Math.ceil(Math.max(sizeOf(shape) * 4, 1) / align) * align;
+  const whole = engine.empty([offset / 4 + Math.max(count, 1)]);
+  const out = new Tensor(engine, whole.storage.retain(), shape, 'f32');
+  whole.dispose();
+  lseTails.set(out.storage, { offset, count });
+  return { out, tail: { buffer: out.buffer, offset, size: Math.max(count, 1) * 4 } };
+}
+
+/** The lse written into an `sdpa` output's buffer (shared by its views and autograd's saved alias). */
+function lseTail(out: Tensor, op: string): { buffer: GPUBuffer; offset: number; size: number } {
+  const t = lseTails.get(out.storage);
+  if (!t) throw new ShapeError(op, `tensor ${fmtShape(out.shape)} was not produced by sdpa, so it carries no log-sum-exp; use sdpaForward to get one`);
+  return { buffer: out.buffer, offset: t.offset, size: Math.max(t.count, 1) * 4 };
+}
+
+// -------------------------------------------------------------------------------------- GPU launches
+
+interface Problem {
+  plan: SdpaPlan;
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  mask?: Tensor | undefined;
+}
+
+function useSubgroups(engine: Engine): boolean {
+  return engine.variants.pick(sdpaKernel).name === 'subgroup';
+}
+
+function launchForward(engine: Engine, p: Problem, subgroups: boolean, out: Tensor, lse: Binding): void {
+  const { plan } = p;
+  const t = planTiles(engine, subgroups, 'forward', plan);
+  const blocks = Math.ceil(plan.n / t.BR);
+  engine.runtime.dispatch({
+    kernel: kernels.forward,
+    defines: defines(t, subgroups, plan),
+    label: `sdpa ${shapeLabel(plan)}`,
+    uniforms: uniforms(plan, blocks),
+    bindings: [p.q.binding(), p.k.binding(), p.v.binding(), out.binding(), lse, ...(p.mask ? [p.mask.binding()] : [])],
+    grid: plan.B * plan.H * blocks,
+  });
+}
+
+interface BackwardInputs extends Problem {
+  dout: Tensor;
+  out: Tensor;
+  lse: Binding;
+}
+
+/** The backward kernels: the query side always (it computes the row deltas), the key/value side when asked. */
+function launchBackward(engine: Engine, b: BackwardInputs, want: { dq: boolean; kv: boolean }): { dq: Tensor; dk: Tensor | null; dv: Tensor | null } {
+  const { plan } = b;
+  const subgroups = useSubgroups(engine);
+  const maskBinding = b.mask ? [b.mask.binding()] : [];
+  const dq = engine.empty(b.q.shape);
+  const delta = engine.empty([plan.B, plan.H, plan.n]);
+  try {
+    const tq = planTiles(engine, subgroups, 'query', plan);
+    const rowBlocks = Math.ceil(plan.n / tq.BR);
+    engine.runtime.dispatch({
+      kernel: kernels.query,
+      defines: defines(tq, subgroups, plan),
+      label: `sdpaBackward query ${shapeLabel(plan)}`,
+      uniforms: uniforms(plan, rowBlocks),
+      bindings: [b.q.binding(), b.k.binding(), b.v.binding(), b.out.binding(), b.dout.binding(), b.lse, delta.binding(), dq.binding(), ...maskBinding],
+      grid: plan.B * plan.H * rowBlocks,
+    });
+    if (!want.kv) return { dq, dk: null, dv: null };
+    const dk = engine.empty(b.k.shape);
+    const dv = engine.empty(b.v.shape);
+    const tk = planTiles(engine, subgroups, 'keyValue', plan);
+    const keyBlocks = Math.ceil(plan.m / tk.BC);
+    engine.runtime.dispatch({
+      kernel: kernels.keyValue,
+      defines: defines(tk, subgroups, plan),
+      label: `sdpaBackward key/value ${shapeLabel(plan)}`,
+      uniforms: uniforms(plan, keyBlocks),
+      bindings: [b.q.binding(), b.k.binding(), b.v.binding(), b.dout.binding(), b.lse, delta.binding(), dk.binding(), dv.binding(), ...maskBinding],
+      grid: plan.B * plan.H * keyBlocks,
+    });
+    return { dq, dk, dv };
+  } finally {
+    delta.dispose();
+  }
+}
+
+function variant(name: string, supported: (e: Engine) => boolean): Variant<Problem> {
+  return {
+    name,
+    supported,
+    run(engine, p) {
+      const { out, tail } = emptyWithTail(engine, p.plan.shape, p.plan.B * p.plan.H * p.plan.n);
+      launchForward(engine, p, name === 'subgroup', out, tail);
+      return out;
+    },
+  };
+}
+
+/** Random values in [-1, 1) for the tuning sample. */
+function randomData(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+/** The reduction variant serves the forward and both backward kernels. */
+export const sdpaKernel: TunableKernel<Problem> = registerTunable<Problem>({
+  name: 'sdpa',
+  variants: [variant('subgroup', (e) => e.features.has('subgroups')), variant('workgroup', () => true)],
+  sample(engine) {
+    const [B, H, n, d] = [1, 2, 128, 256];
+    const q = engine.tensor(randomData(B * H * n * d, 1), [B, H, n, d]);
+    const k = engine.tensor(randomData(B * H * n * d, 2), [B, H, n, d]);
+    const v = engine.tensor(randomData(B * H * n * d, 3), [B, H, n, d]);
+    return {
+      problem: { plan: checkSdpa('sdpa', q, k, v), q, k, v },
+      dispose() {
+        q.dispose();
+        k.dispose();
+        v.dispose();
+      },
+    };
+  },
+});
+
+// ------------------------------------------------------------------------------------- CPU references
+
+function hostMask(op: string, options: { mask?: unknown } | undefined): HostTensor | undefined {
+  const mask = options?.mask;
+  assert(mask === undefined || mask instanceof HostTensor, op, () => 'the CPU reference needs the mask as a HostTensor');
+  return mask;
+}
+
+/** Scaled, masked scores of one (b, h) row in float64. */
+function scoresRow(plan: SdpaPlan, q: HostTensor, k: HostTensor, mask: HostTensor | undefined, b: number, h: number, r: number, into: Float64Array): void {
+  const { H, n, m, d } = plan;
+  const bh = b * H + h;
+  const qo = (bh * n + r) * d;
+  const ms = plan.maskStrides;
+  for (let c = 0; c < m; c++) {
+    const ko = (bh * m + c) * d;
+    let s = 0;
+    for (let i = 0; i < d; i++) s += q.data[qo + i]! * k.data[ko + i]!;
+    s *= plan.scale;
+    if (mask && ms) s += mask.data[b * ms[0]! + h * ms[1]! + r * ms[2]! + c * ms[3]!]!;
+    into[c] = s;
+  }
+}
+
+function forwardRef(plan: SdpaPlan, q: HostTensor, k: HostTensor, v: HostTensor, mask: HostTensor | undefined): { out: HostTensor; lse: HostTensor } {
+  const { B, H, n, m, dv } = plan;
+  const out = HostTensor.zeros(plan.shape);
+  const lse = HostTensor.zeros([B, H, n]);
+  const s = new Float64Array(m);
+  const acc = new Float64Array(dv);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const bh = b * H + h;
+      for (let r = 0; r < n; r++) {
+        scoresRow(plan, q, k, mask, b, h, r, s);
+        const mx = s.reduce((a, x) => Math.max(a, x), -Infinity);
+        if (mx === -Infinity) {
+          lse.data[bh * n + r] = -Infinity;
+          continue; // every key masked: output stays 0
+        }
+        acc.fill(0);
+        let sum = 0;
+        for (let c = 0; c < m; c++) {
+          const p = Math.exp(s[c]! - mx);
+          sum += p;
+          const vo = (bh * m + c) * dv;
+          for (let j = 0; j < dv; j++) acc[j] += p * v.data[vo + j]!;
+        }
+        const oo = (bh * n + r) * dv;
+        for (let j = 0; j < dv; j++) out.data[oo + j] = acc[j]! / sum;
+        lse.data[bh * n + r] = mx + Math.log(sum);
+      }
+    }
+  }
+  return { out, lse };
+}
+
+/** dq, dk, dv from the given out and lse (as the kernels use them), in float64. */
+function backwardRef(plan: SdpaPlan, dout: HostTensor, q: HostTensor, k: HostTensor, v: HostTensor, out: HostTensor, lse: HostTensor, mask: HostTensor | undefined): { dq: HostTensor; dk: HostTensor; dv: HostTensor } {
+  const { B, H, n, m, d, dv } = plan;
+  const dq = new Float64Array(q.size);
+  const dk = new Float64Array(k.size);
+  const dvv = new Float64Array(v.size);
+  const s = new Float64Array(m);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const bh = b * H + h;
+      for (let r = 0; r < n; r++) {
+        scoresRow(plan, q, k, mask, b, h, r, s);
+        const l = lse.data[bh * n + r]!;
+        const oo = (bh * n + r) * dv;
+        let delta = 0;
+        for (let j = 0; j < dv; j++) delta += dout.data[oo + j]! * out.data[oo + j]!;
+        for (let c = 0; c < m; c++) {
+          const p = l === -Infinity || s[c] === -Infinity ? 0 : Math.exp(s[c]! - l);
+          if (p === 0) continue;
+          const vo = (bh * m + c) * dv;
+          let dp = 0;
+          for (let j = 0; j < dv; j++) {
+            dp += dout.data[oo + j]! * v.data[vo + j]!;
+            dvv[vo + j] += p * dout.data[oo + j]!;
+          }
+          const ds = p * (dp - delta) * plan.scale;
+          const qo = (bh * n + r) * d;
+          const ko = (bh * m + c) * d;
+          for (let i = 0; i < d; i++) {
+            dq[qo + i] += ds * k.data[ko + i]!;
+            dk[ko + i] += ds * q.data[qo + i]!;
+          }
+        }
+      }
+    }
+  }
+  return { dq: HostTensor.from(dq, q.shape), dk: HostTensor.from(dk, k.shape), dv: HostTensor.from(dvv, v.shape) };
+}
+
+// ------------------------------------------------------------------------------------------------ ops
+
+type SdpaArgs = [q: Tensor, k: Tensor, v: Tensor, options?: SdpaOptions];
+type BackwardArgs = [dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, options?: SdpaOptions];
+
+function refuseMaskGrad(op: string, options: SdpaOptions | undefined): void {
+  const mask = options?.mask;
+  if (mask && mask.requiresGrad && isGradEnabled()) throw new ShapeError(op, `the mask ${fmtShape(mask.shape)} requires a gradient, which sdpa does not compute; detach() it`);
+}
+
+/** softmax(scale·Q·Kᵀ + mask)·V: q [B, H, n, d], k [B, H, m, d], v [B, H, m, dv] → [B, H, n, dv]. */
+export const sdpa: Op<SdpaArgs, SdpaPlan> = defineOp<SdpaArgs, SdpaPlan>({
+  name: 'sdpa',
+  check: (q, k, v, options) => checkSdpa('sdpa', q, k, v, options),
+  gpu(plan, q, k, v, options) {
+    refuseMaskGrad('sdpa', options);
+    const engine = q.engine;
+    return (engine.variants.pick(sdpaKernel).run(engine, { plan, q, k, v, mask: options?.mask }) as Tensor);
+  },
+  cpu: (plan, q, k, v, options) => forwardRef(plan, q, k, v, hostMask('sdpa', options)).out,
+  backward: {
+    save: ([q, k, v, options], out) => [q, k, v, out, ...(options?.mask ? [options.mask] : [])],
+    grad({ plan, saved, needsGrad }, dy) {
+      const [q, k, v, out, mask] = saved as [Tensor, Tensor, Tensor, Tensor, Tensor | undefined];
+      const engine = q.engine;
+      const wantKv = Boolean(needsGrad[1] || needsGrad[2]);
+      const g = launchBackward(engine, { plan, q, k, v, mask, dout: dy, out, lse: lseTail(out, 'sdpa backward') }, { dq: Boolean(needsGrad[0]), kv: wantKv });
+      const grads: (Tensor | null)[] = [g.dq, g.dk, g.dv];
+      if (mask) grads.push(null);
+      return grads;
+    },
+  },
+});
+
+/** The output and its row log-sum-exp [B, H, n] (-inf where every key is masked), from one fused kernel. */
+export function sdpaForward(q: Tensor, k: Tensor, v: Tensor, options?: SdpaOptions): { out: Tensor; lse: Tensor } {
+  const out = sdpa(q, k, v, options);
+  const tail = lseTail(out, 'sdpaForward');
+  const [B, H, n] = q.shape as [number, number, number];
+  const lse = q.engine.empty([B, H, n]);
+  if (lse.size > 0) q.engine.runtime.copyBuffer(tail.buffer, tail.offset, lse.buffer, 0, lse.size * 4, `sdpaForward lse ${fmtShape(lse.shape)}`);
+  return { out, lse };
+}
+
+/** CPU reference of sdpaForward. */
+export function sdpaForwardCpu(q: HostTensor, k: HostTensor, v: HostTensor, options?: HostSdpaOptions): { out: HostTensor; lse: HostTensor } {
+  return forwardRef(checkSdpa('sdpaForward', q, k, v, options), q, k, v, options?.mask);
+}
+
+/** CPU reference of sdpa with a host mask (typed wrapper over `sdpa.cpu`). */
+export function sdpaCpu(q: HostTensor, k: HostTensor, v: HostTensor, options?: HostSdpaOptions): HostTensor {
+  return sdpa.cpu(q, k, v, options as unknown as SdpaOptions);
+}
+
+function backwardOp(name: string, pick: 'dq' | 'dk' | 'dv'): Op<BackwardArgs, SdpaPlan> {
+  return defineOp<BackwardArgs, SdpaPlan>({
+    name,
+    check(dout, q, k, v, out, lse, options) {
+      const plan = checkBackward(name, dout, q, k, v, out, lse, options);
+      const shape = pick === 'dq' ? q.shape : pick === 'dk' ? k.shape : v.shape;
+      return { ...plan, shape };
+    },
+    gpu(plan, dout, q, k, v, out, lse, options) {
+      const base = { ...plan, shape: [plan.B, plan.H, plan.n, plan.dv] };
+      const g = launchBackward(q.engine, { plan: base, q, k, v, mask: options?.mask, dout, out, lse: lse.binding() }, { dq: true, kv: pick !== 'dq' });
+      const keep = g[pick]!;
+      for (const t of [g.dq, g.dk, g.dv]) if (t && t !== keep) t.dispose();
+      return keep;
+    },
+    cpu(plan, dout, q, k, v, out, lse, options) {
+      return backwardRef(plan, dout, q, k, v, out, lse, hostMask(name, options))[pick];
+    },
+  });
+}
+
+/** Gradient of sdpa to q, from the forward's out and lse (the fused pair is `sdpaBackward`). */
+export const sdpaBackwardQuery = backwardOp('sdpaBackwardQuery', 'dq');
+/** Gradient of sdpa to k. */
+export const sdpaBackwardKey = backwardOp('sdpaBackwardKey', 'dk');
+/** Gradient of sdpa to v. */
+export const sdpaBackwardValue = backwardOp('sdpaBackwardValue', 'dv');
+
+/** All three gradients of sdpa in two kernels (query side, then key/value side). */
+export function sdpaBackward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, options?: SdpaOptions): { dq: Tensor; dk: Tensor; dv: Tensor } {
+  const plan = checkBackward('sdpaBackward', dout, q, k, v, out, lse, options);
+  const g = launchBackward(q.engine, { plan, q, k, v, mask: options?.mask, dout, out, lse: lse.binding() }, { dq: true, kv: true });
+  return { dq: g.dq, dk: g.dk!, dv: g.dv! };
+}
+
+/** CPU reference of sdpaBackward. */
+export function sdpaBackwardCpu(dout: HostTensor, q: HostTensor, k: HostTensor, v: HostTensor, out: HostTensor, lse: HostTensor, options?: HostSdpaOptions): { dq: HostTensor; dk: HostTensor; dv: HostTensor } {
+  const plan = checkBackward('sdpaBackward', dout, q, k, v, out, lse, options);
+  return backwardRef(plan, dout, q, k, v, out, lse, options?.mask);
+}

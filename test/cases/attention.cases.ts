@@ -1,0 +1,267 @@
+/** Scaled dot-product attention: forward, lse, masks, the backward kernels, autograd and errors, per variant. */
+import type { Engine } from '../../src/device/engine.js';
+import { HostTensor } from '../../src/graph/host.js';
+import type { Tensor } from '../../src/graph/tensor.js';
+import { sdpaKernel, type HostSdpaOptions, type SdpaOptions } from '../../src/kernels/attention.js';
+import * as ops from '../../src/kernels/ops.js';
+import { autogradCheck, expectClose, gradCheck, randomHost, toGpu, toHost } from '../helpers/compare.js';
+import { expectThrows, type Case, type Suite } from './types.js';
+
+// f32 dot products of up to 2048 terms and an online softmax, against float64 references.
+const FWD = { abs: 2e-5, rel: 2e-4 };
+const BWD = { abs: 5e-5, rel: 1e-3 };
+
+interface Shape {
+  B: number;
+  H: number;
+  n: number;
+  m: number;
+  d: number;
+  dv: number;
+}
+
+// Odd shapes: n = 5 with d = 67, one query row, m not a multiple of any tile, B·H > 1, dv ≠ d, and the
+// M5 shape (5 frames × 2048 features, the widest workgroup).
+const SHAPES: Shape[] = [
+  { B: 1, H: 1, n: 5, m: 5, d: 67, dv: 67 },
+  { B: 1, H: 1, n: 1, m: 13, d: 16, dv: 9 },
+  { B: 2, H: 3, n: 7, m: 13, d: 8, dv: 5 },
+  { B: 1, H: 2, n: 19, m: 11, d: 33, dv: 70 },
+  { B: 1, H: 1, n: 5, m: 5, d: 2048, dv: 2048 },
+];
+
+function tag(s: Shape): string {
+  return `B${s.B} H${s.H} n${s.n} m${s.m} d${s.d} dv${s.dv}`;
+}
+
+function inputs(s: Shape, seed: number): [HostTensor, HostTensor, HostTensor] {
+  return [randomHost([s.B, s.H, s.n, s.d], seed, -1, 1), randomHost([s.B, s.H, s.m, s.d], seed + 1, -1, 1), randomHost([s.B, s.H, s.m, s.dv], seed + 2, -1, 1)];
+}
+
+function variants(engine: Engine): string[] {
+  return engine.variants.supported(sdpaKernel);
+}
+
+/** Runs `fn` with each supported variant forced in turn. */
+async function eachVariant(engine: Engine, fn: (variant: string) => Promise<void>): Promise<void> {
+  for (const v of variants(engine)) {
+    engine.variants.force('sdpa', v);
+    try {
+      await fn(v);
+    } catch (e) {
+      (e as Error).message = `[variant ${v}] ${(e as Error).message}`;
+      throw e;
+    } finally {
+      engine.variants.force('sdpa', undefined);
+    }
+  }
+}
+
+async function readDispose(t: Tensor): Promise<HostTensor> {
+  const h = await toHost(t);
+  t.dispose();
+  return h;
+}
+
+/** GPU forward (out, lse) of host inputs. */
+async function gpuForward(engine: Engine, q: HostTensor, k: HostTensor, v: HostTensor, o: HostSdpaOptions = {}): Promise<{ out: HostTensor; lse: HostTensor }> {
+  const ts = [q, k, v].map((h) => toGpu(engine, h));
+  const mask = o.mask ? toGpu(engine, o.mask) : undefined;
+  const r = ops.sdpaForward(ts[0]!, ts[1]!, ts[2]!, { scale: o.scale, mask });
+  const res = { out: await readDispose(r.out), lse: await readDispose(r.lse) };
+  ts.forEach((t) => t.dispose());
+  mask?.dispose();
+  return res;
+}
+
+async function gpuBackward(engine: Engine, dy: HostTensor, q: HostTensor, k: HostTensor, v: HostTensor, o: HostSdpaOptions = {}): Promise<HostTensor[]> {
+  const [tq, tk, tv, tdy] = [q, k, v, dy].map((h) => toGpu(engine, h)) as [Tensor, Tensor, Tensor, Tensor];
+  const mask = o.mask ? toGpu(engine, o.mask) : undefined;
+  const opts: SdpaOptions = { scale: o.scale, mask };
+  const f = ops.sdpaForward(tq, tk, tv, opts);
+  const g = ops.sdpaBackward(tdy, tq, tk, tv, f.out, f.lse, opts);
+  const res = [await readDispose(g.dq), await readDispose(g.dk), await readDispose(g.dv)];
+  [tq, tk, tv, tdy, f.out, f.lse, mask].forEach((t) => t?.dispose());
+  return res;
+}
+
+/** Masks with -inf entries: a few per row, one row entirely masked when `fullRow` is given. */
+function infMask(shape: number[], seed: number, fullRow?: number): HostTensor {
+  const r = randomHost(shape, seed, 0, 1);
+  const m = shape[shape.length - 1]!;
+  const out = HostTensor.zeros(shape);
+  for (let i = 0; i < r.size; i++) {
+    const row = Math.floor(i / m) % shape[shape.length - 2]!;
+    out.data[i] = row === fullRow ? -Infinity : r.data[i]! < 0.3 ? -Infinity : r.data[i]! - 0.5;
+  }
+  return out;
+}
+
+const cases: Case[] = [
+  {
+    name: 'forward and lse match the CPU reference on odd shapes',
+    async run(engine) {
+      await eachVariant(engine, async () => {
+        for (const [i, s] of SHAPES.entries()) {
+          const [q, k, v] = inputs(s, 10 + i);
+          for (const scale of [undefined, 0.1]) {
+            const got = await gpuForward(engine, q, k, v, { scale });
+            const want = ops.sdpaForwardCpu(q, k, v, { scale });
+            expectClose(got.out.data, want.out.data, FWD, `sdpa out ${tag(s)} scale ${scale}`);
+            expectClose(got.lse.data, want.lse.data, FWD, `sdpa lse ${tag(s)} scale ${scale}`);
+          }
+        }
+      });
+    },
+  },
+  {
+    name: 'large logits stay finite (online softmax)',
+    async run(engine) {
+      const s = { B: 1, H: 1, n: 6, m: 21, d: 12, dv: 7 };
+      const [q, k, v] = inputs(s, 30);
+      const got = await gpuForward(engine, q, k, v, { scale: 300 });
+      const want = ops.sdpaForwardCpu(q, k, v, { scale: 300 });
+      expectClose(got.out.data, want.out.data, FWD, 'sdpa out, scale 300');
+      expectClose(got.lse.data, want.lse.data, { abs: 1e-3, rel: 1e-5 }, 'sdpa lse, scale 300');
+    },
+  },
+  {
+    name: 'masks: [n, m] with -inf, key padding [B, 1, 1, m], a fully masked row',
+    async run(engine) {
+      await eachVariant(engine, async () => {
+        const s = { B: 2, H: 3, n: 6, m: 11, d: 9, dv: 10 };
+        const [q, k, v] = inputs(s, 40);
+        const padding = HostTensor.zeros([2, 1, 1, 11]);
+        for (let c = 8; c < 11; c++) padding.data[11 + c] = -Infinity; // batch 1 has 8 real keys
+        const masks: [string, HostTensor][] = [
+          ['[n, m]', infMask([6, 11], 41)],
+          ['[B, 1, 1, m]', padding],
+          ['[B, H, n, m] with a masked row', infMask([2, 3, 6, 11], 42, 2)],
+          ['[1, H, n, 1]', randomHost([1, 3, 6, 1], 43)],
+        ];
+        for (const [what, mask] of masks) {
+          const got = await gpuForward(engine, q, k, v, { mask });
+          const want = ops.sdpaForwardCpu(q, k, v, { mask });
+          expectClose(got.out.data, want.out.data, FWD, `sdpa out, mask ${what}`);
+          expectClose(got.lse.data, want.lse.data, FWD, `sdpa lse, mask ${what}`);
+        }
+        // The fully masked row (row 2 of every (b, h)) is zeros with lse -inf.
+        const got = await gpuForward(engine, q, k, v, { mask: masks[2]![1] });
+        for (let bh = 0; bh < 6; bh++) {
+          if (got.lse.data[bh * 6 + 2] !== -Infinity) throw new Error(`masked row: lse ${got.lse.data[bh * 6 + 2]}, expected -inf`);
+          for (let j = 0; j < 10; j++) if (got.out.data[(bh * 6 + 2) * 10 + j] !== 0) throw new Error('masked row: output is not 0');
+        }
+      });
+    },
+  },
+  {
+    name: 'backward kernels match the CPU reference',
+    async run(engine) {
+      await eachVariant(engine, async () => {
+        const cases: [Shape, HostSdpaOptions][] = [
+          [SHAPES[0]!, {}],
+          [SHAPES[1]!, { scale: 0.1 }],
+          [SHAPES[2]!, { mask: infMask([7, 13], 50, 3) }],
+          [SHAPES[3]!, {}],
+          [SHAPES[4]!, { scale: 0.1 }],
+        ];
+        for (const [i, [s, o]] of cases.entries()) {
+          const [q, k, v] = inputs(s, 60 + i);
+          const dy = randomHost([s.B, s.H, s.n, s.dv], 70 + i);
+          const { out, lse } = ops.sdpaForwardCpu(q, k, v, o);
+          const want = ops.sdpaBackwardCpu(dy, q, k, v, out, lse, o);
+          const got = await gpuBackward(engine, dy, q, k, v, o);
+          expectClose(got[0]!.data, want.dq.data, BWD, `dq ${tag(s)}`);
+          expectClose(got[1]!.data, want.dk.data, BWD, `dk ${tag(s)}`);
+          expectClose(got[2]!.data, want.dv.data, BWD, `dv ${tag(s)}`);
+          if (i === 2) {
+            // Row 3 is fully masked: its dq is exactly zero.
+            for (let bh = 0; bh < 6; bh++) for (let j = 0; j < s.d; j++) if (got[0]!.data[(bh * 7 + 3) * s.d + j] !== 0) throw new Error('masked row: dq is not 0');
+          }
+        }
+      });
+    },
+  },
+  {
+    name: 'standalone backward ops (query, key, value) match their references',
+    async run(engine) {
+      const s = SHAPES[3]!;
+      const [q, k, v] = inputs(s, 80);
+      const dy = randomHost([s.B, s.H, s.n, s.dv], 81);
+      const { out, lse } = ops.sdpaForwardCpu(q, k, v);
+      const ts = [dy, q, k, v, out, lse].map((h) => toGpu(engine, h)) as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+      const want = ops.sdpaBackwardCpu(dy, q, k, v, out, lse);
+      const got: [string, Tensor, HostTensor][] = [
+        ['sdpaBackwardQuery', ops.sdpaBackwardQuery(...ts), want.dq],
+        ['sdpaBackwardKey', ops.sdpaBackwardKey(...ts), want.dk],
+        ['sdpaBackwardValue', ops.sdpaBackwardValue(...ts), want.dv],
+      ];
+      for (const [name, t, w] of got) expectClose((await readDispose(t)).data, w.data, BWD, name);
+      // And through each op's own CPU reference.
+      expectClose(ops.sdpaBackwardKey.cpu(dy, q, k, v, out, lse).data, want.dk.data, { abs: 0, rel: 0 }, 'sdpaBackwardKey.cpu');
+      ts.forEach((t) => t.dispose());
+    },
+  },
+  {
+    name: 'gradients match finite differences (with and without a mask)',
+    async run(engine) {
+      const checks: [string, Shape, HostSdpaOptions][] = [
+        ['n5 d67 → odd', { B: 1, H: 1, n: 5, m: 5, d: 7, dv: 6 }, {}],
+        ['B2 H2 n3 m9 scale 0.1', { B: 2, H: 2, n: 3, m: 9, d: 5, dv: 4 }, { scale: 0.1 }],
+        ['masked with -inf', { B: 1, H: 2, n: 4, m: 6, d: 3, dv: 5 }, { mask: infMask([4, 6], 90) }],
+      ];
+      for (const [i, [what, s, o]] of checks.entries()) {
+        const [q, k, v] = inputs(s, 100 + i);
+        await gradCheck({
+          what: `sdpa ${what}`,
+          inputs: [q, k, v],
+          forward: async ([a, b, c]) => (await gpuForward(engine, a!, b!, c!, o)).out,
+          backward: ([a, b, c], dy) => gpuBackward(engine, dy, a!, b!, c!, o),
+          tol: { abs: 2e-3, rel: 2e-2 },
+        });
+      }
+    },
+  },
+  {
+    name: 'autograd through sdpa (gradients to q, k and v; mask as a constant)',
+    async run(engine) {
+      const s = { B: 1, H: 2, n: 3, m: 4, d: 5, dv: 3 };
+      const [q, k, v] = inputs(s, 110);
+      await autogradCheck(engine, 'sdpa', (a, b, c) => ops.sdpa(a, b, c), [q, k, v]);
+      const mask = toGpu(engine, infMask([3, 4], 111));
+      await autogradCheck(engine, 'sdpa masked, scale 0.5', (a, b, c) => ops.sdpa(a, b, c, { mask, scale: 0.5 }), [q, k, v]);
+      mask.dispose();
+      // Only q requires a gradient: the key/value kernel is skipped, dq still arrives.
+      const tq = toGpu(engine, q).setRequiresGrad();
+      const [tk, tv] = [k, v].map((h) => toGpu(engine, h));
+      const y = ops.sdpa(tq, tk!, tv!);
+      const dy = toGpu(engine, randomHost(y.shape, 112));
+      y.backward(dy);
+      const { out, lse } = ops.sdpaForwardCpu(q, k, v);
+      expectClose((await toHost(tq.grad!)).data, ops.sdpaBackwardCpu(await toHost(dy), q, k, v, out, lse).dq.data, BWD, 'dq via autograd');
+      [tq, tk, tv, y, dy, tq.grad].forEach((t) => t?.dispose());
+    },
+  },
+  {
+    name: 'bad shapes and options get clear errors',
+    async run(engine) {
+      const t = (shape: number[]) => engine.empty(shape);
+      const q = t([1, 2, 5, 8]);
+      const k = t([1, 2, 7, 8]);
+      const v = t([1, 2, 7, 3]);
+      expectThrows(() => ops.sdpa(q, t([1, 2, 7, 9]), v), 'sdpa', 'feature sizes differ', '[1, 2, 5, 8]', '[1, 2, 7, 9]');
+      expectThrows(() => ops.sdpa(q, k, t([1, 2, 6, 3])), 'sdpa', 'key counts differ', 'm = 7');
+      expectThrows(() => ops.sdpa(q, t([1, 3, 7, 8]), v), 'sdpa', 'batch and head axes differ');
+      expectThrows(() => ops.sdpa(t([5, 8]), k, v), 'sdpa', 'rank-4');
+      expectThrows(() => ops.sdpa(q, k, v, { mask: t([5, 6]) }), 'sdpa', 'mask [5, 6] does not broadcast', '[1, 2, 5, 7]');
+      expectThrows(() => ops.sdpa(q, k, v, { scale: NaN }), 'sdpa', 'scale must be a finite number');
+      const out = t([1, 2, 5, 3]);
+      expectThrows(() => ops.sdpaBackward(out, q, k, v, out, t([1, 2, 4])), 'sdpaBackward', 'lse must be f32 [1, 2, 5]');
+      const plain = ops.mul(out, 1);
+      expectThrows(() => ops.sdpaBackwardQuery(plain, q, k, v, plain, t([1, 2, 5, 1])), 'sdpaBackwardQuery', 'lse must be');
+      [q, k, v, out, plain].forEach((x) => x.dispose());
+    },
+  },
+];
+
+export const attentionSuite: Suite = { name: 'attention', cases };
