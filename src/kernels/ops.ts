@@ -77,3 +77,18 @@ export {
 export { sigmoidGate, sigmoidGateBackward, type GateMode } from './gate.js';
 export { LAYER_NORM_EPS, layerNorm, layerNormBackward, layerNormForward, layerNormKernel } from './layernorm.js';
 export { dropout, dropoutBackward, pcgHash, type DropoutOptions } from './dropout.js';
+export {
+  sdpa,
+  sdpaBackward,
+  sdpaBackwardCpu,
+  sdpaBackwardKey,
+  sdpaBackwardQuery,
+  sdpaBackwardValue,
+  sdpaCpu,
+  sdpaForward,
+  sdpaForwardCpu,
+  sdpaKernel,
+  type HostSdpaOptions,
+  type SdpaOptions,
+  type SdpaPlan,
+} from './attention.js';
