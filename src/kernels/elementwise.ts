@@ -152,6 +152,20 @@ const tanhBackward = binaryOp('tanhBackward', 'x * (1.0 - y * y)', (dy, y) => dy
 const sqrtBackward = binaryOp('sqrtBackward', '0.5 * x / y', (dy, y) => (0.5 * dy) / y);
 const absBackward = binaryOp('absBackward', 'x * sign(y)', (dy, x) => dy * Math.sign(x));
 
+/** The gradient through a fused activation, from dy and the activation's output y. */
+export function activationBackward(dy: Tensor, y: Tensor, activation: 'none' | 'relu' | 'sigmoid' | 'tanh'): Tensor {
+  switch (activation) {
+    case 'none':
+      return dy.detach();
+    case 'relu':
+      return reluBackward(dy, y);
+    case 'sigmoid':
+      return sigmoidBackward(dy, y);
+    case 'tanh':
+      return tanhBackward(dy, y);
+  }
+}
+
 export const relu = unaryOp('relu', 'max(x, 0.0)', (x) => Math.max(x, 0), { uses: 'y', grad: (dy, y) => reluBackward(dy, y!) });
 export const sigmoid = unaryOp('sigmoid', '1.0 / (1.0 + exp(-x))', (x) => 1 / (1 + Math.exp(-x)), { uses: 'y', grad: (dy, y) => sigmoidBackward(dy, y!) });
 // tanh via exp of a non-positive argument: WGSL's tanh overflows to NaN for large |x| on some drivers.

@@ -18,7 +18,9 @@ import packWgsl from '../../shaders/matmul_pack.wgsl';
 import tiledWgsl from '../../shaders/matmul_tiled.wgsl';
 import textureWgsl from '../../shaders/matmul_texture.wgsl';
 import subgroupWgsl from '../../shaders/matmul_texture_subgroup.wgsl';
+import { activationBackward, sumToShape } from './elementwise.js';
 import { defineOp, type Op, type Plan } from './op.js';
+import { sum } from './reduce.js';
 import type { Binding } from './runtime.js';
 import { texturePool, type PooledTexture } from './texture-pool.js';
 import { Uniforms } from './uniforms.js';
@@ -403,6 +405,25 @@ export const matmul: Op<[a: Tensor, b: Tensor, options?: MatmulOptions], MatmulP
     const bias = options?.bias as unknown;
     assert(bias === undefined || bias instanceof HostTensor, 'matmul', () => 'the CPU reference needs the bias as a HostTensor');
     return matmulRef(plan, a, b, bias);
+  },
+  backward: {
+    save: ([a, b, options], y) => [a, b, ...(options?.activation && options.activation !== 'none' ? [y] : [])],
+    grad({ plan, args: [a, b], saved: [sa, sb, y], needsGrad }, dy) {
+      // C = op(A)·op(B) (+ bias, then the activation). With dZ the gradient before the activation:
+      // dop(A) = dZ·op(B)ᵀ and dop(B) = op(A)ᵀ·dZ, each written in the operand's own layout.
+      const dz = y ? activationBackward(dy, y, plan.activation) : dy.detach();
+      const { transA, transB } = plan;
+      const ga = needsGrad[0]
+        ? sumToShape(transA ? matmul(sb!, dz, { transA: transB, transB: true }) : matmul(dz, sb!, { transB: !transB }), a.shape)
+        : null;
+      const gb = needsGrad[1]
+        ? sumToShape(transB ? matmul(dz, sa!, { transA: true, transB: transA }) : matmul(sa!, dz, { transA: !transA }), b.shape)
+        : null;
+      const grads = [ga, gb];
+      if (plan.hasBias) grads.push(needsGrad[2] ? sum(dz, [...Array(dz.rank - 1).keys()]) : null);
+      dz.dispose();
+      return grads;
+    },
   },
 });
 

@@ -1,6 +1,7 @@
 /** Every kernel suite, shared by the Node and browser runs. */
 import { autogradSuite } from './autograd.cases.js';
 import { elementwiseSuite } from './elementwise.cases.js';
+import { modulesSuite } from './modules.cases.js';
 import { matmulSuite } from './matmul.cases.js';
 import { runtimeSuite } from './runtime.cases.js';
 import { reduceSuite } from './reduce.cases.js';
@@ -20,3 +21,4 @@ import { safetensorsSuite } from './safetensors.cases.js';
 export const suites: Suite[] = [runtimeSuite, elementwiseSuite, autogradSuite, matmulSuite, reduceSuite, layoutSuite, batchnormSuite, softmaxSuite, convSuite, poolSuite, gateSuite, layernormSuite, dropoutSuite];
 suites.push(optimSuite, safetensorsSuite);
 suites.push(attentionSuite);
+suites.push(modulesSuite);
