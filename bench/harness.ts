@@ -229,31 +229,90 @@ export interface TimeOptions {
   warmup?: number;
 }
 
+/** The first (compiling) call timed alone, then `warmup` untimed calls; returns the first and last call's ms. */
+async function firstAndWarm(fn: () => Promise<unknown>, warmup: number): Promise<{ firstMs: number; estimateMs: number }> {
+  let t0 = performance.now();
+  await fn();
+  const firstMs = performance.now() - t0;
+  let estimateMs = firstMs;
+  for (let i = 0; i < warmup; i++) {
+    t0 = performance.now();
+    await fn();
+    estimateMs = performance.now() - t0;
+  }
+  return { firstMs, estimateMs };
+}
+
+function iterationsFor(estimateMs: number, o: Required<Omit<TimeOptions, 'warmup'>>): number {
+  return Math.max(o.minIterations, Math.min(o.maxIterations, Math.ceil(o.budgetMs / Math.max(estimateMs, 1e-3))));
+}
+
+/** Latency samples (ms) of `iterations` calls, through tinybench. */
+async function samplesOf(name: string, fn: () => Promise<unknown>, iterations: number): Promise<number[]> {
+  // time 0: the iteration count alone bounds the run (slow GPU calls would otherwise take minutes).
+  const bench = new Bench({ name, iterations, time: 0, warmup: false, throws: true, retainSamples: true });
+  bench.add(name, fn, { async: true });
+  await bench.run();
+  const result = bench.getTask(name)!.result;
+  if (result.state !== 'completed') throw new Error(`benchmark ${name} ended in state ${result.state}`);
+  return [...(result.latency.samples ?? [])];
+}
+
+/** Median, mean, min and median absolute deviation of samples. */
+export function summarise(firstMs: number, samples: readonly number[]): Timing {
+  if (samples.length === 0) throw new Error('no samples');
+  const sorted = [...samples].sort((a, b) => a - b);
+  const median = (xs: number[]): number => {
+    const m = xs.length >> 1;
+    return xs.length % 2 ? xs[m]! : (xs[m - 1]! + xs[m]!) / 2;
+  };
+  const medianMs = median(sorted);
+  return {
+    firstMs,
+    medianMs,
+    meanMs: sorted.reduce((a, b) => a + b, 0) / sorted.length,
+    minMs: sorted[0]!,
+    madMs: median(sorted.map((x) => Math.abs(x - medianMs)).sort((a, b) => a - b)),
+    samples: sorted.length,
+  };
+}
+
+const TIME_DEFAULTS = { budgetMs: 2000, minIterations: 5, maxIterations: 200, warmup: 1 };
+
 /**
  * Times an async call that includes waiting for its GPU work (`await engine.sync()` or a readback). The first
  * call is timed on its own; after the warm-up calls, tinybench runs enough iterations to fill the budget
  * (clamped to [minIterations, maxIterations]) and the median is the figure.
  */
 export async function timeAsync(name: string, fn: () => Promise<unknown>, opts: TimeOptions = {}): Promise<Timing> {
-  const { budgetMs = 2000, minIterations = 5, maxIterations = 200, warmup = 1 } = opts;
-  let t0 = performance.now();
-  await fn();
-  const firstMs = performance.now() - t0;
-  let estimate = firstMs;
-  for (let i = 0; i < warmup; i++) {
-    t0 = performance.now();
-    await fn();
-    estimate = performance.now() - t0;
+  const o = { ...TIME_DEFAULTS, ...opts };
+  const { firstMs, estimateMs } = await firstAndWarm(fn, o.warmup);
+  return summarise(firstMs, await samplesOf(name, fn, iterationsFor(estimateMs, o)));
+}
+
+/**
+ * Times ours against an anchor for a ratio: both first calls apart, then the measured iterations in
+ * `rounds` alternating slices (ours, anchor, ours, …) so that load from other work on the machine, which
+ * drifts over seconds, falls on both sides alike. Each side gets its own budget.
+ */
+export async function timePair(
+  name: string,
+  ours: () => Promise<unknown>,
+  anchor: () => Promise<unknown>,
+  opts: TimeOptions & { rounds?: number } = {},
+): Promise<{ ours: Timing; anchor: Timing }> {
+  const o = { ...TIME_DEFAULTS, ...opts };
+  const rounds = Math.max(1, opts.rounds ?? 3);
+  const a = await firstAndWarm(ours, o.warmup);
+  const b = await firstAndWarm(anchor, o.warmup);
+  const perRound = (est: number) => Math.ceil(iterationsFor(est, o) / rounds);
+  const sa: number[] = [];
+  const sb: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    sa.push(...(await samplesOf(`${name} ours`, ours, perRound(a.estimateMs))));
+    sb.push(...(await samplesOf(`${name} anchor`, anchor, perRound(b.estimateMs))));
   }
-  const iterations = Math.max(minIterations, Math.min(maxIterations, Math.ceil(budgetMs / Math.max(estimate, 1e-3))));
-  // time 0: the iteration count alone bounds the run (slow GPU calls would otherwise take minutes).
-  const bench = new Bench({ name, iterations, time: 0, warmup: false, throws: true });
-  bench.add(name, fn, { async: true });
-  await bench.run();
-  const result = bench.getTask(name)!.result;
-  if (result.state !== 'completed') throw new Error(`benchmark ${name} ended in state ${result.state}`);
-  const l = result.latency;
-  return { firstMs, medianMs: l.p50, meanMs: l.mean, minMs: l.min, madMs: l.mad, samples: l.samplesCount };
+  return { ours: summarise(a.firstMs, sa), anchor: summarise(b.firstMs, sb) };
 }
 
 /** Runs `fn` with `waiter` active, for GPU work outside the engine (tfjs) that should wait the same way. */

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { formatTable, makeRow, readResults, ROW_KEYS, timeAsync, validateRow, writeResults, type ResultsFile, type Row, type Timing } from '../bench/harness.js';
+import { formatTable, makeRow, readResults, ROW_KEYS, summarise, timeAsync, timePair, validateRow, writeResults, type ResultsFile, type Row, type Timing } from '../bench/harness.js';
 import { parseArgs, runSuites, UsageError } from '../bench/run.js';
 import { ceilingsFor, fmaExpected } from '../bench/suites/peak.js';
 import { testEngine } from './helpers/node-engine.js';
@@ -112,6 +112,28 @@ describe('timing', () => {
     expect(t.samples).toBeGreaterThanOrEqual(4);
     expect(t.samples).toBeLessThanOrEqual(8);
     expect(calls).toBe(2 + t.samples); // first + one warm-up + measured
+  });
+});
+
+describe('pair timing', () => {
+  it('summarises samples with median, mean, min and median absolute deviation', () => {
+    expect(summarise(9, [10, 1, 3, 2])).toEqual({ firstMs: 9, medianMs: 2.5, meanMs: 4, minMs: 1, madMs: 1, samples: 4 });
+    expect(summarise(0, [5, 1, 3]).medianMs).toBe(3);
+    expect(() => summarise(0, [])).toThrow(/no samples/);
+  });
+
+  it('alternates slices of ours and the anchor', async () => {
+    const log: string[] = [];
+    const sleep = (tag: string, ms: number) => () => {
+      log.push(tag);
+      return new Promise((r) => setTimeout(r, ms));
+    };
+    const { ours, anchor } = await timePair('pair', sleep('o', 1), sleep('a', 6), { budgetMs: 10, minIterations: 3, maxIterations: 3, rounds: 3 });
+    expect(ours.samples).toBe(3);
+    expect(anchor.samples).toBe(3);
+    expect(anchor.medianMs).toBeGreaterThan(ours.medianMs);
+    // first + warm-up of each, then three rounds of one call each, alternating.
+    expect(log.join('')).toBe('ooaaoaoaoa');
   });
 });
 

@@ -7,7 +7,7 @@ import type { Engine } from '../../src/device/engine.js';
 import type { Tensor } from '../../src/graph/tensor.js';
 import { matmul, matmulKernel, type Activation } from '../../src/kernels/matmul.js';
 import type { TuneResult } from '../../src/kernels/variants.js';
-import { makeRow, randomData, setWaitMode, tfjsWebGPU, timeAsync, withWaiter, type Row, type Suite, type SuiteContext, type Tf, type TimeOptions } from '../harness.js';
+import { makeRow, randomData, setWaitMode, tfjsWebGPU, timePair, withWaiter, type Row, type Suite, type SuiteContext, type Tf, type TimeOptions } from '../harness.js';
 
 export interface MatmulCase {
   name: string;
@@ -143,13 +143,13 @@ export async function runMatmul(ctx: SuiteContext, cases = ctx.quick ? MATMUL_QU
               out.dispose();
             }
           };
-          const anchor = await timeAsync(`tfjs ${c.name} ${wait}`, tfRun, timing);
           const ceiling = (await ctx.ceilings(wait)).fmaGflops;
           for (const variant of variants) {
             // Forcing only when timing every variant: otherwise the engine's own pick is what is measured.
             if (variants.length > 1) engine.variants.force(matmulKernel.name, variant);
             if (check === undefined || variants.length > 1) check = relDiff(await p.ours(), await tfRun());
-            const ours = await timeAsync(`ours ${c.name} ${variant} ${wait}`, p.ours, timing);
+            // Alternating slices of ours and tfjs, so drifting load from other work hits both alike.
+            const { ours, anchor } = await timePair(`${c.name} ${variant} ${wait}`, p.ours, tfRun, timing);
             const row = makeRow({
               case: c.name,
               shape: caseShape(c),
