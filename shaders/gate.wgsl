@@ -1,6 +1,7 @@
 // Sigmoid attention broadcast on NHWC: y = x ⊙ σ(a), a either a channel gate [N,1,1,C] (CHANNEL) or a spatial
 // map [N,H,W,1] (SPATIAL). Sizes are in units of T: vec4f when C % 4 == 0 (4 channels of one pixel), else f32.
-// FWD: elementwise, PER units per invocation strided by the whole grid (neighbours touch neighbours).
+// FWD: CHANNEL: an invocation per (image, pixel chunk, channel unit), so σ is computed once per invocation;
+//   SPATIAL: an invocation per run of whole pixels, σ once per pixel.
 // BWD_SPATIAL: one invocation per pixel: dx for its channels and da = σ'(a)·Σ_c dy·x.
 // BWD_PARTIAL: channel gate; invocations over (image, pixel chunk, channel unit): dx for the chunk and the
 //   chunk's Σ dy·x, written to `part` (or, with FINAL, straight to da when there is one chunk).
@@ -64,17 +65,30 @@ fn hsum(v: T) -> f32 { return v; }
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let t = flat_workgroup(wid, nwg) * 256u + lid;
 #if FWD
-  for (var k = 0u; k < {{PER}}u; k++) {
-    let i = t + k * params.stride;
-    if (i >= params.n) { return; }
-    let pixel = i / params.c;
 #if CHANNEL
-    let g = a[(pixel / params.hw) * params.c + (i - pixel * params.c)];
-#else
-    let g = a[pixel];
-#endif
-    y[i] = x[i] * sigmoid_g(g);
+  // t = (image · chunks + chunk) · c + channel unit: σ once per invocation, no divisions in the loop.
+  if (t >= params.n * params.chunks * params.c) { return; }
+  let cu = t % params.c;
+  let rest = t / params.c;
+  let chunk = rest % params.chunks;
+  let img = rest / params.chunks;
+  let s = sigmoid_g(a[img * params.c + cu]);
+  let p0 = chunk * params.chunk_len;
+  let p1 = min(p0 + params.chunk_len, params.hw);
+  for (var p = p0; p < p1; p++) {
+    let i = (img * params.hw + p) * params.c + cu;
+    y[i] = x[i] * s;
   }
+#else
+  // Pixels [t·chunk_len, …) with all their channel units: σ once per pixel. params.n counts pixels.
+  let p0 = t * params.chunk_len;
+  let p1 = min(p0 + params.chunk_len, params.n);
+  for (var p = p0; p < p1; p++) {
+    let s = sigmoid_g(a[p]);
+    let base = p * params.c;
+    for (var j = 0u; j < params.c; j++) { y[base + j] = x[base + j] * s; }
+  }
+#endif
 #endif
 #if BWD_SPATIAL
   // params.n counts pixels here.

@@ -1,7 +1,8 @@
 // LayerNorm over the last axis: rows of C elements, in units of T (vec4f when C % 4 == 0, else f32).
 // THREAD layout (WG undefined): one invocation per row; WG layout: one workgroup of {{WG}} per row.
 // Statistics are one Welford pass (per-lane running mean and M2, merged with Chan's formula across vec4 lanes
-// and invocations), so the row is read twice in the forward, and the variance has no cancellation.
+// and invocations), so the row is read twice in the forward, and the variance has no cancellation. REG: short
+// rows are read once into registers and normalised with an exact two-pass mean and variance.
 // FWD: y = (x − mean)·invstd·γ + β, with SAVE also writing mean and invstd per row.
 // BWD: dx = invstd·(g − mean(g) − x̂·mean(g·x̂)), g = dy·γ, x̂ = (x − mean)·invstd; with SAVED the statistics
 // are read, else recomputed and written for the γ/β kernel.
@@ -137,10 +138,33 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   if (row >= params.rows) { return; }
   let base = row * params.len;
 #if FWD
+#if REG
+  // Short rows (thread layout, len ≤ {{REG}}): read once into registers (constant trip counts unroll), then an
+  // exact two-pass mean and variance from the registers.
+  var r: array<T, {{REG}}>;
+  var acc = T(0.0);
+  for (var l = 0u; l < {{REG}}u; l++) {
+    var v = T(0.0);
+    if (l < params.len) { v = x[base + l]; }
+    r[l] = v;
+    acc += v;
+  }
+  let mean_s = hsum(acc) / params.count;
+  var sq = T(0.0);
+  for (var l = 0u; l < {{REG}}u; l++) {
+    let d = select(T(0.0), r[l] - T(mean_s), l < params.len);
+    sq += d * d;
+  }
+  let s = vec2f(mean_s, inverseSqrt(hsum(sq) / params.count + params.eps));
+  for (var l = 0u; l < {{REG}}u; l++) {
+    if (l < params.len) { y[base + l] = (r[l] - T(s.x)) * T(s.y) * gamma[l] + beta[l]; }
+  }
+#else
   let s = row_stats(base, l0, lid);
   let mean = T(s.x);
   let invstd = T(s.y);
   for (var l = l0; l < params.len; l += STEP) { y[base + l] = (x[base + l] - mean) * invstd * gamma[l] + beta[l]; }
+#endif
 #if SAVE
   if (lid == 0u || STEP == 1u) {
     mean_out[row] = s.x;

@@ -5,7 +5,8 @@
 // barriers; WG layout: one workgroup of {{WG}} invocations per line, reduced through workgroup memory.
 // Modes: SOFTMAX, LOGSOFTMAX, SOFTMAX_BWD, LOGSOFTMAX_BWD, CE (per-row cross-entropy loss; with WRITE_GRAD also
 // the gradient (softmax - onehot) * inv_n), CE_BWD (that gradient scaled by dloss[0]).
-// Stability: max-subtraction with an online (max, sum) pass, so the input is read twice, never exp'd unshifted.
+// Stability: max-subtraction with an online (max, sum) pass, so the input is read twice, never exp'd unshifted
+// (REG: short lines are read once into registers, then max, sum and write from there).
 struct Params { lines: u32, len: u32, inner: u32, classes: u32, inv_n: f32 }
 @group(0) @binding(0) var<uniform> params: Params;
 
@@ -134,6 +135,33 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let stride = params.inner;
   let len = params.len;
 
+#if REG
+  // Short lines (thread layout, len ≤ {{REG}}): the line is read once into registers (constant trip counts
+  // unroll, so the array never touches memory); padding holds NEG_BIG, whose exp is 0.
+  var r: array<T, {{REG}}>;
+  var mx = S(NEG_BIG);
+  for (var l = 0u; l < {{REG}}u; l++) {
+    var v = T(NEG_BIG);
+    if (l < len) { v = x[base + l * stride]; }
+    r[l] = v;
+    mx = max(mx, hmax(v));
+  }
+  var sum = S(0.0);
+#if SOFTMAX
+  // One exp per element: the registers keep exp(x - max).
+  for (var l = 0u; l < {{REG}}u; l++) {
+    let e = exp(r[l] - bc(mx));
+    r[l] = e;
+    sum += hsum(e);
+  }
+  let inv = bc(1.0 / sum);
+  for (var l = 0u; l < {{REG}}u; l++) { if (l < len) { y[base + l * stride] = r[l] * inv; } }
+#else
+  for (var l = 0u; l < {{REG}}u; l++) { sum += hsum(exp(r[l] - bc(mx))); }
+  let shift = bc(mx + log(sum));
+  for (var l = 0u; l < {{REG}}u; l++) { if (l < len) { y[base + l * stride] = r[l] - shift; } }
+#endif
+#else
 #if SOFTMAX
   var st = MS(S(NEG_BIG), S(0.0));
   for (var l = l0; l < len; l += STEP) { st = online(st, x[base + l * stride]); }
@@ -148,6 +176,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   st = all_ms(st, lid);
   let shift = bc(st.m + log(st.s));
   for (var l = l0; l < len; l += STEP) { let i = base + l * stride; y[i] = x[i] - shift; }
+#endif
 #endif
 #if SOFTMAX_BWD
   // dx = y * (dy - sum(dy * y))

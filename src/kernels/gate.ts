@@ -15,8 +15,8 @@ import { Uniforms } from './uniforms.js';
 
 const kernel = { name: 'gate', code: gateWgsl };
 const WG = 256;
-/** Units (vec4 or f32) per invocation in the forward. */
-const PER = 4;
+/** Units (vec4 or f32) per invocation in the forward: enough to amortise an invocation's start. */
+const FWD_CHUNK = 16;
 /** Aim for about this many invocations in the channel-gate backward. */
 const TARGET_INVOCATIONS = 8192;
 
@@ -56,18 +56,33 @@ export const sigmoidGate = defineOp<[x: Tensor, a: Tensor], GatePlan>({
   gpu(p, x, a) {
     const engine = x.engine;
     const y = engine.empty(x.shape);
+    if (x.size === 0) return y;
     const vec = p.c % 4 === 0;
-    const units = vec ? x.size / 4 : x.size;
-    const threads = Math.ceil(units / PER);
-    const groups = Math.ceil(threads / WG);
-    engine.runtime.dispatch({
-      kernel,
-      defines: { FWD: 1, VEC: vec ? 1 : 0, CHANNEL: p.mode === 'channel' ? 1 : 0, PER },
-      label: `sigmoidGate ${fmtShape(x.shape)} ${fmtShape(a.shape)}`,
-      uniforms: new Uniforms().u32(units, vec ? p.c / 4 : p.c, p.hw, groups * WG, 0, 0),
-      bindings: [x.binding(), a.binding(), y.binding()],
-      grid: groups,
-    });
+    const cu = vec ? p.c / 4 : p.c;
+    const label = `sigmoidGate ${fmtShape(x.shape)} ${fmtShape(a.shape)}`;
+    if (p.mode === 'channel') {
+      const { used, chunkLen } = pixelChunks(p, cu, FWD_CHUNK, Infinity);
+      engine.runtime.dispatch({
+        kernel,
+        defines: { FWD: 1, VEC: vec ? 1 : 0, CHANNEL: 1 },
+        label,
+        uniforms: new Uniforms().u32(p.n, cu, p.hw, 0, used, chunkLen),
+        bindings: [x.binding(), a.binding(), y.binding()],
+        grid: Math.ceil((p.n * used * cu) / WG),
+      });
+    } else {
+      // Whole pixels per invocation, about FWD_CHUNK units each.
+      const pixels = p.n * p.hw;
+      const perThread = Math.max(1, Math.round(FWD_CHUNK / cu));
+      engine.runtime.dispatch({
+        kernel,
+        defines: { FWD: 1, VEC: vec ? 1 : 0, CHANNEL: 0 },
+        label,
+        uniforms: new Uniforms().u32(pixels, cu, p.hw, 0, 0, perThread),
+        bindings: [x.binding(), a.binding(), y.binding()],
+        grid: Math.ceil(Math.ceil(pixels / perThread) / WG),
+      });
+    }
     return y;
   },
   cpu(p, x, a) {
@@ -101,7 +116,7 @@ export const sigmoidGateBackward = defineMultiOp<[dy: Tensor, x: Tensor, a: Tens
     const vec = p.c % 4 === 0;
     const cu = vec ? p.c / 4 : p.c;
     const label = `sigmoidGateBackward ${fmtShape(x.shape)} ${fmtShape(a.shape)}`;
-    const base = { VEC: vec ? 1 : 0, PER };
+    const base = { VEC: vec ? 1 : 0 };
     if (x.size === 0) return { dx, da: zeroFill(da) };
     if (p.mode === 'spatial') {
       const pixels = p.n * p.hw;
@@ -115,10 +130,7 @@ export const sigmoidGateBackward = defineMultiOp<[dy: Tensor, x: Tensor, a: Tens
       });
       return { dx, da };
     }
-    // Chunks of at least 16 pixels, enough of them to fill the device.
-    const chunks = Math.max(1, Math.min(Math.ceil(TARGET_INVOCATIONS / (p.n * cu)), Math.ceil(p.hw / 16)));
-    const chunkLen = Math.ceil(p.hw / chunks);
-    const used = Math.ceil(p.hw / chunkLen);
+    const { used, chunkLen } = pixelChunks(p, cu, 16, TARGET_INVOCATIONS);
     const u = new Uniforms().u32(p.n, cu, p.hw, 0, used, chunkLen);
     const part = used > 1 ? engine.empty([p.n, used, p.c]) : da;
     engine.runtime.dispatch({
@@ -158,6 +170,13 @@ export const sigmoidGateBackward = defineMultiOp<[dy: Tensor, x: Tensor, a: Tens
     return { dx, da };
   },
 });
+
+/** Splits each image's pixels into chunks of at least `minLen`, about `target` invocations in all (fewer chunks, fewer partial sums). */
+function pixelChunks(p: GatePlan, units: number, minLen: number, target: number): { used: number; chunkLen: number } {
+  const chunks = Math.max(1, Math.min(Math.ceil(target / (p.n * units)), Math.ceil(p.hw / minLen)));
+  const chunkLen = Math.ceil(p.hw / chunks);
+  return { used: Math.ceil(p.hw / chunkLen), chunkLen };
+}
 
 /** An empty x (H·W = 0 or C = 0) leaves da all zeros. */
 function zeroFill(da: Tensor): Tensor {

@@ -75,6 +75,11 @@ function launch(p: LnPlan, layout: LineLayout) {
   return { ...l, uniforms: new Uniforms().u32(p.rows, l.len).f32(p.cols, p.eps) };
 }
 
+/** Register slots for a row of `len` loaded units (0: too long, stream it twice). */
+function regSize(len: number): number {
+  return len <= 4 ? 4 : len <= 8 ? 8 : len <= 16 ? 16 : 0;
+}
+
 function statsShape(x: TensorMeta): number[] {
   return x.shape.slice(0, -1);
 }
@@ -85,10 +90,11 @@ function runForward(p: LnPlan, x: Tensor, gamma: Tensor, beta: Tensor, save: boo
   const mean = save ? engine.empty(statsShape(x)) : undefined;
   const invstd = save ? engine.empty(statsShape(x)) : undefined;
   if (p.rows === 0) return { y, mean, invstd };
-  const l = launch(p, layout ?? layoutFor(engine, p));
+  const chosen = layout ?? layoutFor(engine, p);
+  const l = launch(p, chosen);
   engine.runtime.dispatch({
     kernel,
-    defines: { ...l.defines, FWD: 1, SAVE: save ? 1 : 0 },
+    defines: { ...l.defines, FWD: 1, SAVE: save ? 1 : 0, REG: chosen === 'thread' ? regSize(l.len) : 0 },
     label: `layerNorm ${fmtShape(x.shape)}`,
     uniforms: l.uniforms,
     bindings: [x.binding(), gamma.binding(), beta.binding(), y.binding(), ...(mean && invstd ? [mean.binding(), invstd.binding()] : [])],

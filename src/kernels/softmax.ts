@@ -54,14 +54,20 @@ function dispatchLines(engine: Engine, mode: Mode, g: LineGeom, layout: LineLayo
   const ce = mode === 'CE' || mode === 'CE_BWD';
   const vec = lineVec(g, layout, !ce);
   const l = lineLaunch(g, layout, vec);
+  const reg = layout === 'thread' && (mode === 'SOFTMAX' || mode === 'LOGSOFTMAX') ? regSize(l.len) : 0;
   engine.runtime.dispatch({
     kernel,
-    defines: { ...l.defines, [mode]: 1, WRITE_GRAD: mode === 'CE_BWD' || (mode === 'CE' && opts.grad) ? 1 : 0 },
+    defines: { ...l.defines, [mode]: 1, WRITE_GRAD: mode === 'CE_BWD' || (mode === 'CE' && opts.grad) ? 1 : 0, REG: reg },
     label,
     uniforms: new Uniforms().u32(l.lines, l.len, l.inner, opts.classes ?? 0).f32(opts.invN ?? 0),
     bindings,
     grid: l.grid,
   });
+}
+
+/** Register slots for a line of `len` loaded units (0: too long, stream it twice). */
+function regSize(len: number): number {
+  return len <= 4 ? 4 : len <= 8 ? 8 : len <= 16 ? 16 : 0;
 }
 
 function runSoftmax(mode: 'SOFTMAX' | 'LOGSOFTMAX', x: Tensor, axis: number, layout?: LineLayout): Tensor {
