@@ -106,19 +106,40 @@ interface ActivationLayout {
   pb: number;
   pl: number;
   pr: number;
+  /** Keep every step-th row / column only (unpadded 1×1 convolutions with a stride). */
+  stepH?: number;
+  stepW?: number;
 }
 
 function activationDims(a: ActivationLayout): { cqg: number; gcq: number; width: number; height: number } {
   const cqg = ceilDiv(a.c / a.groups, 4);
   const gcq = a.groups * cqg;
-  return { cqg, gcq, width: (a.w + a.pl + a.pr) * gcq, height: a.h + a.pt + a.pb };
+  const h = ceilDiv(a.h, a.stepH ?? 1);
+  const w = ceilDiv(a.w, a.stepW ?? 1);
+  return { cqg, gcq, width: (w + a.pl + a.pr) * gcq, height: h + a.pt + a.pb };
+}
+
+/** A strided 1×1 convolution without padding reads every stride-th pixel only: pack just those. */
+function subsampled(g: ConvGeometry): boolean {
+  return g.kh === 1 && g.kw === 1 && g.pt + g.pb + g.pl + g.pr === 0 && g.sh * g.sw > 1;
+}
+
+/** The forward input's layout: padded, or subsampled for strided 1×1 convolutions (then read at stride 1). */
+function inputLayout(g: ConvGeometry): ActivationLayout {
+  const sub = subsampled(g);
+  return {
+    n: g.n, h: g.h, w: g.w, c: g.c, groups: g.groups, pt: g.pt, pb: g.pb, pl: g.pl, pr: g.pr,
+    ...(sub ? { stepH: g.sh, stepW: g.sw } : {}),
+  };
 }
 
 /** Packs an NHWC tensor (see conv2d_pack.wgsl). A buffer whose layout already matches is bound as is. */
 function packActivation(engine: Engine, texture: boolean, src: Tensor, a: ActivationLayout): PackedActivation {
   const d = activationDims(a);
   const cg = a.c / a.groups;
-  if (!texture && a.groups === 1 && cg % 4 === 0 && a.pt + a.pb + a.pl + a.pr === 0) {
+  const stepH = a.stepH ?? 1;
+  const stepW = a.stepW ?? 1;
+  if (!texture && a.groups === 1 && cg % 4 === 0 && a.pt + a.pb + a.pl + a.pr === 0 && stepH * stepW === 1) {
     // The 1×1 / unpadded fast path: NHWC with C % 4 = 0 is already the packed layout.
     return { binding: src.binding(), width: d.width, height: d.height, cqg: d.cqg, gcq: d.gcq, release: () => {} };
   }
@@ -127,7 +148,7 @@ function packActivation(engine: Engine, texture: boolean, src: Tensor, a: Activa
     kernel: kernels.pack,
     defines: { TEXTURE: texture ? 1 : 0 },
     label: `conv2d_pack ${fmtShape(src.shape)} groups ${a.groups} pad ${a.pt},${a.pb},${a.pl},${a.pr}`,
-    uniforms: new Uniforms().u32(a.h, a.w, a.c, cg, d.cqg, d.gcq, a.pt, a.pl, d.width, d.height, 0, 0),
+    uniforms: new Uniforms().u32(a.h, a.w, a.c, cg, d.cqg, d.gcq, a.pt, a.pl, d.width, d.height, stepH, stepW),
     bindings: [src.binding(), dst.dst],
     grid: [ceilDiv(d.width, 8), ceilDiv(d.height, 8), a.n],
   });
@@ -245,11 +266,20 @@ interface IgemmLaunch {
   residual?: Tensor | undefined;
   relu: boolean;
   label: string;
+  /** Channel texels per lane in the subgroup kernel (see subgroupCols). */
+  sgCols: number;
+}
+
+/** Subgroup kernel: 2 channel texels per lane when the layer has ≥ 16·SG·… channels to fill them, else 1. */
+export const IGEMM_SUBGROUP = { wideFrom: 64 };
+
+function subgroupCols(engine: Engine, flavor: Flavor, coutg: number): number {
+  return flavor === 'texture-subgroup' && coutg >= IGEMM_SUBGROUP.wideFrom && subgroupSize(engine) === 8 ? 2 : 1;
 }
 
 /** Weight-matrix columns (texels) are padded to whole tiles: the kernels then read no column out of range. */
-function colMultiple(engine: Engine, flavor: Flavor): number {
-  return flavor === 'texture-subgroup' ? subgroupSize(engine)! : IGEMM_BLOCK.Q;
+function colMultiple(engine: Engine, flavor: Flavor, sgCols: number): number {
+  return flavor === 'texture-subgroup' ? subgroupSize(engine)! * sgCols : IGEMM_BLOCK.Q;
 }
 
 function dispatchIgemm(engine: Engine, flavor: Flavor, l: IgemmLaunch): void {
@@ -257,7 +287,7 @@ function dispatchIgemm(engine: Engine, flavor: Flavor, l: IgemmLaunch): void {
   if (npix === 0) return;
   const sg = flavor === 'texture-subgroup' ? subgroupSize(engine)! : 0;
   const pix = sg ? 4 * sg : IGEMM_BLOCK.P;
-  const colsPerTile = sg || IGEMM_BLOCK.Q;
+  const colsPerTile = sg ? sg * l.sgCols : IGEMM_BLOCK.Q;
   const tilesM = ceilDiv(npix, pix);
   const tilesN = ceilDiv(ceilDiv(l.coutg, 4), colsPerTile);
   const total = l.groups * tilesM * tilesN;
@@ -271,7 +301,9 @@ function dispatchIgemm(engine: Engine, flavor: Flavor, l: IgemmLaunch): void {
   const defines: Record<string, string | number> = { TEXTURE: flavor === 'buffer' ? 0 : 1 };
   if (sg) {
     defines.SG = sg;
-    defines.BROADCASTS = igemmBroadcasts(sg);
+    defines.COLS = l.sgCols;
+    defines.WEIGHT_LOADS = igemmWeightLoads(sg, l.sgCols);
+    defines.BROADCASTS = igemmBroadcasts(sg, l.sgCols);
   } else {
     defines.P = IGEMM_BLOCK.P;
     defines.Q = IGEMM_BLOCK.Q;
@@ -299,11 +331,22 @@ function epilogueFlags(l: { bias?: Tensor | undefined; residual?: Tensor | undef
   return (l.bias ? 1 : 0) | (l.residual ? 2 : 0) | (l.relu ? 4 : 0);
 }
 
-function igemmBroadcasts(sg: number): string {
+/** Per step: each lane's weight texels (4 rows × its COLS column texels). */
+function igemmWeightLoads(sg: number, cols: number): string {
+  const lines: string[] = [];
+  for (let c = 0; c < cols; c++) {
+    for (let e = 0; e < 4; e++) lines.push(`        let w${c}_${e} = load_w(q0 + ${c * sg}u, r + ${e}u, g);`);
+  }
+  return lines.join('\n');
+}
+
+/** Per step: lane j's 4 activation texels, broadcast, times every lane's weight texels. */
+function igemmBroadcasts(sg: number, cols: number): string {
   const lines: string[] = [];
   for (let j = 0; j < sg; j++) {
-    const b = [0, 1, 2, 3].map((i) => `subgroupBroadcast(a${i}, ${j}u)`).join(', ');
-    lines.push(`        rows4(&acc, ${4 * j}u, ${b}, w0, w1, w2, w3);`);
+    lines.push(`        { let b0 = subgroupBroadcast(a0, ${j}u); let b1 = subgroupBroadcast(a1, ${j}u); let b2 = subgroupBroadcast(a2, ${j}u); let b3 = subgroupBroadcast(a3, ${j}u);`);
+    for (let c = 0; c < cols; c++) lines.push(`          rows4(&acc, ${4 * j * cols + c}u, ${cols}u, b0, b1, b2, b3, w${c}_0, w${c}_1, w${c}_2, w${c}_3);`);
+    lines.push('        }');
   }
   return lines.join('\n');
 }
@@ -330,21 +373,23 @@ export function conv2dForwardGpu(engine: Engine, flavor0: Flavor, p: ForwardProb
   const g = p.g;
   const out = engine.empty([g.n, g.ho, g.wo, g.cout]);
   if (out.size === 0) return out;
-  const act: ActivationLayout = { n: g.n, h: g.h, w: g.w, c: g.c, groups: g.groups, pt: g.pt, pb: g.pb, pl: g.pl, pr: g.pr };
+  const act = inputLayout(g);
+  const ss = subsampled(g) ? 1 : 0;
   const ad = activationDims(act);
   const kp = 4 * ad.cqg;
   const colsQ0 = ceilDiv(g.coutg, 4);
-  const flavor = storageFlavor(engine, flavor0, [[ad.width, ad.height, g.n], [roundUp(colsQ0, 8), g.kh * g.kw * kp, g.groups]]);
+  const flavor = storageFlavor(engine, flavor0, [[ad.width, ad.height, g.n], [roundUp(colsQ0, 16), g.kh * g.kw * kp, g.groups]]);
   const texture = flavor !== 'buffer';
+  const sgCols = subgroupCols(engine, flavor, g.coutg);
   const a = packActivation(engine, texture, p.x, act);
   const w = packWeights(engine, texture, p.w, {
-    layers: g.groups, taps: g.kh * g.kw, kp, inner: g.cg, cols: g.coutg, colsQ: roundUp(colsQ0, colMultiple(engine, flavor)),
+    layers: g.groups, taps: g.kh * g.kw, kp, inner: g.cg, cols: g.coutg, colsQ: roundUp(colsQ0, colMultiple(engine, flavor, sgCols)),
     sTap: g.cg * g.cout, sInner: g.cout, sCol: 1, sLayer: g.coutg,
   });
   dispatchIgemm(engine, flavor, {
     a, w, out, groups: g.groups, coutg: g.coutg, outC: g.cout, outH: g.ho, outW: g.wo,
-    n: g.n, gi: g.ho, gj: g.wo, ssH: g.sh, ssW: g.sw, th: forwardWalk(g.kh, g.dh), tw: forwardWalk(g.kw, g.dw),
-    kwTotal: g.kw, kp, o0h: 0, o0w: 0, osh: 1, osw: 1, bias: p.bias, residual: p.residual, relu: p.relu,
+    n: g.n, gi: g.ho, gj: g.wo, ssH: ss || g.sh, ssW: ss || g.sw, th: forwardWalk(g.kh, g.dh), tw: forwardWalk(g.kw, g.dw),
+    kwTotal: g.kw, kp, o0h: 0, o0w: 0, osh: 1, osw: 1, bias: p.bias, residual: p.residual, relu: p.relu, sgCols,
     label: `conv2d ${describe(g)}`,
   });
   a.release();
@@ -382,11 +427,12 @@ export function conv2dBackwardInputGpu(engine: Engine, flavor0: Flavor, p: Backw
   const ad = activationDims(act);
   const kp = 4 * ad.cqg;
   const colsQ0 = ceilDiv(g.cg, 4);
-  const flavor = storageFlavor(engine, flavor0, [[ad.width, ad.height, g.n], [roundUp(colsQ0, 8), g.kh * g.kw * kp, g.groups]]);
+  const flavor = storageFlavor(engine, flavor0, [[ad.width, ad.height, g.n], [roundUp(colsQ0, 16), g.kh * g.kw * kp, g.groups]]);
   const texture = flavor !== 'buffer';
+  const sgCols = subgroupCols(engine, flavor, g.cg);
   const a = packActivation(engine, texture, p.dy, act);
   const w = packWeights(engine, texture, p.w, {
-    layers: g.groups, taps: g.kh * g.kw, kp, inner: g.coutg, cols: g.cg, colsQ: roundUp(colsQ0, colMultiple(engine, flavor)),
+    layers: g.groups, taps: g.kh * g.kw, kp, inner: g.coutg, cols: g.cg, colsQ: roundUp(colsQ0, colMultiple(engine, flavor, sgCols)),
     sTap: g.cg * g.cout, sInner: 1, sCol: g.cout, sLayer: g.coutg,
   });
   for (const ph of rowsH) {
@@ -396,7 +442,7 @@ export function conv2dBackwardInputGpu(engine: Engine, flavor0: Flavor, p: Backw
         a, w, out: dx, groups: g.groups, coutg: g.cg, outC: g.c, outH: g.h, outW: g.w,
         n: g.n, gi: ph.count, gj: pw.count, ssH: 1, ssW: 1,
         th: { ...ph.walk, off0: ph.walk.off0 + bt }, tw: { ...pw.walk, off0: pw.walk.off0 + bl },
-        kwTotal: g.kw, kp, o0h: ph.r, o0w: pw.r, osh: g.sh, osw: g.sw, relu: false,
+        kwTotal: g.kw, kp, o0h: ph.r, o0w: pw.r, osh: g.sh, osw: g.sw, relu: false, sgCols,
         label: `conv2dBackwardInput ${describe(g)} phase ${ph.r},${pw.r}`,
       });
     }
@@ -452,10 +498,11 @@ export function conv2dBackwardWeightGpu(engine: Engine, flavor0: Flavor, p: Back
   const g = p.g;
   const dw = engine.empty([g.kh, g.kw, g.cg, g.cout]);
   const dwSize = dw.size;
-  const actX: ActivationLayout = { n: g.n, h: g.h, w: g.w, c: g.c, groups: g.groups, pt: g.pt, pb: g.pb, pl: g.pl, pr: g.pr };
+  const actX = inputLayout(g);
   const actDy: ActivationLayout = { n: g.n, h: g.ho, w: g.wo, c: g.cout, groups: g.groups, pt: 0, pb: 0, pl: 0, pr: 0 };
   const ax = activationDims(actX);
   const ay = activationDims(actDy);
+  const [sh, sw] = subsampled(g) ? [1, 1] : [g.sh, g.sw];
   const flavor = storageFlavor(engine, flavor0, [[ax.width, ax.height, g.n], [ay.width, ay.height, g.n]]);
   const texture = flavor !== 'buffer';
   const sg = flavor === 'texture-subgroup' ? subgroupSize(engine)! : 0;
@@ -477,13 +524,14 @@ export function conv2dBackwardWeightGpu(engine: Engine, flavor0: Flavor, p: Back
   const total = tiles * splits;
   const u = new Uniforms()
     .u32(nRows, g.ho, g.wo, rowsPerSplit, tilesM, tilesN, total, mqTotal)
-    .u32(ax.cqg, ax.gcq, g.kw, g.cg, g.sh, g.sw, g.dh, g.dw)
+    .u32(ax.cqg, ax.gcq, g.kw, g.cg, sh, sw, g.dh, g.dw)
     .u32(a.width, a.height, b.width, b.height, cqo, ay.gcq, g.coutg, g.cout)
     .u32(dwSize, g.groups, 0, 0);
   const defines: Record<string, string | number> = { TEXTURE: texture ? 1 : 0 };
   if (sg) {
     defines.SG = sg;
     defines.BROADCASTS = wgradBroadcasts(sg);
+    defines.BROADCASTS4 = wgradBroadcasts4(sg);
   } else {
     defines.PM = WGRAD_BLOCK.PM;
     defines.Q = WGRAD_BLOCK.Q;
@@ -510,6 +558,19 @@ function wgradBroadcasts(sg: number): string {
   for (let j = 0; j < sg; j++) {
     lines.push(`      { let aj = subgroupBroadcast(a, ${j}u);`);
     for (let e = 0; e < 4; e++) lines.push(`        acc[${4 * j + e}u] = fma(vec4f(aj[${e}]), b, acc[${4 * j + e}u]);`);
+    lines.push('      }');
+  }
+  return lines.join('\n');
+}
+
+function wgradBroadcasts4(sg: number): string {
+  const lines: string[] = [];
+  for (let j = 0; j < sg; j++) {
+    lines.push(`      { let p0 = subgroupBroadcast(a0, ${j}u); let p1 = subgroupBroadcast(a1, ${j}u); let p2 = subgroupBroadcast(a2, ${j}u); let p3 = subgroupBroadcast(a3, ${j}u);`);
+    for (let e = 0; e < 4; e++) {
+      const k = `acc[${4 * j + e}u]`;
+      lines.push(`        ${k} = fma(vec4f(p0[${e}]), b0, fma(vec4f(p1[${e}]), b1, fma(vec4f(p2[${e}]), b2, fma(vec4f(p3[${e}]), b3, ${k}))));`);
+    }
     lines.push('      }');
   }
   return lines.join('\n');
