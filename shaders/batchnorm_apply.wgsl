@@ -1,5 +1,6 @@
-// y = (x − mean)·invstd·gamma + beta over an NHWC tensor seen as [rows, groups] of T. Each invocation keeps one
-// channel group's coefficients in registers over a chunk of rows (the layout of batchnorm_reduce).
+// y = (x − mean)·invstd·gamma + beta over an NHWC tensor seen as [rows, groups] of T (RELU: then max(y, 0)).
+// Each invocation keeps one channel group's coefficients in registers over a chunk of rows (the layout of
+// batchnorm_reduce).
 // BWD computes the input gradient instead (training mode; EVAL: running statistics are constants):
 //   dx = gamma·invstd·(dy − dbeta/M − (x − mean)·invstd·dgamma/M),   EVAL: dx = gamma·invstd·dy.
 struct Params { rows: u32, groups: u32, chunk: u32, items: u32, count: f32 }
@@ -55,7 +56,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let b = beta[g];
   for (var r = r0; r < r1; r++) {
     let o = r * groups + g;
+#if RELU
+    y[o] = max((x[o] - mean) * a + b, {{T}}(0.0));
+#else
     y[o] = (x[o] - mean) * a + b;
+#endif
   }
 #endif
 }

@@ -218,8 +218,13 @@ interface ApplyPlan extends Plan {
   count: number;
 }
 
-/** y = (x − mean)·invstd·gamma + beta, per channel, from `saved` (either mode). */
-export const batchNorm2dApply = defineOp<[x: Tensor, saved: Tensor, gamma: Tensor, beta: Tensor], ApplyPlan>({
+export interface BatchNormApplyOptions {
+  /** Fuse a ReLU: y = max(bn(x), 0) (inference; for training, mask dy by y > 0 before the backward). */
+  relu?: boolean;
+}
+
+/** y = (x − mean)·invstd·gamma + beta, per channel, from `saved` (either mode); optionally ReLU'd. */
+export const batchNorm2dApply = defineOp<[x: Tensor, saved: Tensor, gamma: Tensor, beta: Tensor, options?: BatchNormApplyOptions], ApplyPlan>({
   name: 'batchNorm2dApply',
   check(x, saved, gamma, beta) {
     const op = 'batchNorm2dApply';
@@ -229,13 +234,13 @@ export const batchNorm2dApply = defineOp<[x: Tensor, saved: Tensor, gamma: Tenso
     channelVector(op, beta, C, 'beta', x);
     return { shape: x.shape, dtype: 'f32', C, count: N * H * W };
   },
-  gpu(plan, x, saved, gamma, beta) {
+  gpu(plan, x, saved, gamma, beta, options = {}) {
     const engine = x.engine;
     const y = engine.empty(plan.shape);
     const cp = planColumns(plan.count, plan.C);
     engine.runtime.dispatch({
       kernel: kernels.apply,
-      defines: { T: typeOf(cp), BWD: 0 },
+      defines: { T: typeOf(cp), BWD: 0, RELU: options.relu ? 1 : 0 },
       label: `batchNorm2dApply ${fmtShape(x.shape)}`,
       uniforms: columnUniforms(cp).f32(plan.count),
       bindings: [x.binding(), saved.binding(), gamma.binding(), beta.binding(), y.binding()],
@@ -243,12 +248,13 @@ export const batchNorm2dApply = defineOp<[x: Tensor, saved: Tensor, gamma: Tenso
     });
     return y;
   },
-  cpu(plan, x, saved, gamma, beta) {
+  cpu(plan, x, saved, gamma, beta, options = {}) {
     const { C } = plan;
     const y = HostTensor.zeros(plan.shape);
     for (let i = 0; i < x.size; i++) {
       const c = i % C;
-      y.data[i] = (x.data[i]! - saved.data[c]!) * saved.data[C + c]! * gamma.data[c]! + beta.data[c]!;
+      const v = (x.data[i]! - saved.data[c]!) * saved.data[C + c]! * gamma.data[c]! + beta.data[c]!;
+      y.data[i] = options.relu ? Math.max(v, 0) : v;
     }
     return y;
   },
@@ -262,7 +268,7 @@ export interface BatchNormParams {
   runningVar?: Tensor;
 }
 
-export interface BatchNormOptions extends BatchNormStatsOptions {
+export interface BatchNormOptions extends BatchNormStatsOptions, BatchNormApplyOptions {
   training: boolean;
 }
 
@@ -281,7 +287,7 @@ export function batchNorm2d(x: Tensor, p: BatchNormParams, options: BatchNormOpt
     saved = batchNorm2dSavedFromRunning(p.runningMean, p.runningVar, options.eps);
   }
   try {
-    return { y: batchNorm2dApply(x, saved, p.gamma, p.beta), saved };
+    return { y: batchNorm2dApply(x, saved, p.gamma, p.beta, { relu: Boolean(options.relu) }), saved };
   } catch (e) {
     saved.dispose();
     throw e;

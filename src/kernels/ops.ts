@@ -17,6 +17,7 @@ export {
   foldBatchNormIntoConv,
   foldBatchNormIntoConvCpu,
   type BatchNormOptions,
+  type BatchNormApplyOptions,
   type BatchNormParams,
 } from './batchnorm.js';
 export { checkLabels, logSoftmax, logSoftmaxBackward, softmax, softmaxBackward, softmaxCrossEntropy, softmaxCrossEntropyBackward, softmaxCrossEntropyWithGrad, softmaxKernel, type Labels } from './softmax.js';

@@ -17,6 +17,7 @@ import { HostTensor, type TensorMeta } from '../graph/host.js';
 import type { Tensor } from '../graph/tensor.js';
 import windowWgsl from '../../shaders/pool_window.wgsl';
 import windowBackwardWgsl from '../../shaders/pool_window_backward.wgsl';
+import windowTiledWgsl from '../../shaders/pool_window_tiled.wgsl';
 import globalWgsl from '../../shaders/pool_global.wgsl';
 import channelWgsl from '../../shaders/pool_channel.wgsl';
 import adaptiveWgsl from '../../shaders/pool_adaptive.wgsl';
@@ -28,6 +29,7 @@ import { Uniforms } from './uniforms.js';
 const kernels = {
   window: { name: 'pool_window', code: windowWgsl },
   windowBackward: { name: 'pool_window_backward', code: windowBackwardWgsl },
+  windowTiled: { name: 'pool_window_tiled', code: windowTiledWgsl },
   global: { name: 'pool_global', code: globalWgsl },
   channel: { name: 'pool_channel', code: channelWgsl },
   adaptive: { name: 'pool_adaptive', code: adaptiveWgsl },
@@ -73,8 +75,8 @@ function shapeDims(op: string, shape: readonly number[]): Dims {
   return dims(op, { shape, dtype: 'f32' }, 'input shape');
 }
 
-function types(vec: 1 | 4): { T: string; I: string; VEC4: number } {
-  return vec === 4 ? { T: 'vec4f', I: 'vec4i', VEC4: 1 } : { T: 'f32', I: 'i32', VEC4: 0 };
+function types(vec: 1 | 4): { T: string; I: string; B: string; VEC4: number } {
+  return vec === 4 ? { T: 'vec4f', I: 'vec4i', B: 'vec4<bool>', VEC4: 1 } : { T: 'f32', I: 'i32', B: 'bool', VEC4: 0 };
 }
 
 function pair(v: Pair): [number, number] {
@@ -134,20 +136,46 @@ function runs(length: number, parallel: number): { segs: number; seg: number } {
   return { segs: Math.ceil(length / seg), seg };
 }
 
+/** Output tile of the compile-time-window kernel, and the largest input patch it unrolls. */
+const TILE = 2;
+const MAX_PATCH = 49;
+
+/**
+ * Forward launch. Small windows use shaders/pool_window_tiled.wgsl (window and stride compiled in, a 2×2
+ * output tile per invocation sharing its loads: about a quarter fewer instructions for 3×3/2 on lavapipe);
+ * larger ones the general kernel, where each invocation walks a run of outputs along a row.
+ */
 function launchWindow(p: WindowPlan, x: Tensor, max: boolean, indices: boolean, label: string): { y: Tensor; indices?: Tensor } {
   const engine = x.engine;
   const y = engine.empty(p.shape);
   const idx = indices ? engine.empty(p.shape, 'i32') : undefined;
-  const r = runs(p.OW, p.N * p.OH * p.groups);
-  const items = p.N * p.OH * r.segs * p.groups;
-  engine.runtime.dispatch({
-    kernel: kernels.window,
-    defines: { ...types(p.vec), MAX: max ? 1 : 0, INDICES: indices ? 1 : 0 },
-    label: `${label} ${fmtShape(x.shape)} k${p.kh}×${p.kw} s${p.sh}×${p.sw} p${p.ph}×${p.pw}`,
-    uniforms: windowUniforms(p, items).u32(r.segs, r.seg),
-    bindings: [x.binding(), y.binding(), ...(idx ? [idx.binding()] : [])],
-    grid: Math.ceil(items / WG),
-  });
+  const bindings = [x.binding(), y.binding(), ...(idx ? [idx.binding()] : [])];
+  const desc = `${label} ${fmtShape(x.shape)} k${p.kh}×${p.kw} s${p.sh}×${p.sw} p${p.ph}×${p.pw}`;
+  const patch = ((TILE - 1) * p.sh + p.kh) * ((TILE - 1) * p.sw + p.kw);
+  if (patch <= MAX_PATCH) {
+    const tilesW = Math.ceil(p.OW / TILE);
+    const tilesH = Math.ceil(p.OH / TILE);
+    const items = p.N * tilesH * tilesW * p.groups;
+    engine.runtime.dispatch({
+      kernel: kernels.windowTiled,
+      defines: { ...types(p.vec), MAX: max ? 1 : 0, INDICES: indices ? 1 : 0, KH: p.kh, KW: p.kw, SH: p.sh, SW: p.sw, TH: TILE, TW: TILE },
+      label: desc,
+      uniforms: windowUniforms(p, items).u32(tilesW, tilesH),
+      bindings,
+      grid: Math.ceil(items / WG),
+    });
+  } else {
+    const r = runs(p.OW, p.N * p.OH * p.groups);
+    const items = p.N * p.OH * r.segs * p.groups;
+    engine.runtime.dispatch({
+      kernel: kernels.window,
+      defines: { ...types(p.vec), MAX: max ? 1 : 0, INDICES: indices ? 1 : 0 },
+      label: desc,
+      uniforms: windowUniforms(p, items).u32(r.segs, r.seg),
+      bindings,
+      grid: Math.ceil(items / WG),
+    });
+  }
   return idx ? { y, indices: idx } : { y };
 }
 

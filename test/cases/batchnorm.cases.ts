@@ -129,6 +129,7 @@ const cases: Case[] = [
         await checkOp(engine, ops.batchNorm2dSavedFromRunning, [p.mean, p.variance, 1e-5], APPLY);
         const savedEval = ops.batchNorm2dSavedFromRunning.cpu(p.mean, p.variance);
         await checkOp(engine, ops.batchNorm2dApply, [x, savedEval, p.gamma, p.beta], APPLY);
+        await checkOp(engine, ops.batchNorm2dApply, [x, savedTrain, p.gamma, p.beta, { relu: true }], APPLY);
         // The composite in both modes against the plain definition.
         for (const training of [true, false]) {
           const { y, saved } = await run(engine, [x, p.gamma, p.beta, p.mean, p.variance], ([xt, g, b, rm, rv]) =>

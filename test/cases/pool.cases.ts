@@ -19,12 +19,15 @@ const WINDOWS: [number[], ops.AvgPool2dOptions][] = [
   [[2, 10, 8, 4], { kernel: 3, stride: 3, ceilMode: true }],
   [[1, 1, 1, 4], { kernel: 1 }],
   [[2, 3, 11, 1], { kernel: [1, 4], stride: [1, 3], padding: [0, 2] }],
-  // Stride 5×5: the backward's block would exceed its cap and falls back to one pixel per invocation.
+  // Large windows: the forward's general kernel (the tiled one unrolls small windows only); stride 5×5:
+  // the backward's block would exceed its cap and falls back to one pixel per invocation.
   [[1, 11, 12, 3], { kernel: 5, stride: 5, padding: 2 }],
+  [[2, 9, 8, 8], { kernel: 7, stride: 1, padding: 3 }],
+  [[1, 13, 10, 5], { kernel: [6, 4], stride: [2, 3], padding: [3, 1], ceilMode: true }],
 ];
 
-// Enough outputs that each forward invocation walks a run of several outputs along a row.
-const LONG_ROWS: [number[], ops.AvgPool2dOptions] = [[4, 60, 61, 12], { kernel: 3, stride: 2, padding: 1 }];
+// Enough outputs that each invocation of the general forward kernel walks a run of several outputs along a row.
+const LONG_ROWS: [number[], ops.AvgPool2dOptions] = [[4, 60, 61, 12], { kernel: [5, 4], stride: 2, padding: 2 }];
 
 /** Distinct values, shuffled, at least 0.05 apart: no ties and none created by a ±0.01 perturbation. */
 function distinct(shape: number[], seed: number): HostTensor {
