@@ -50,31 +50,6 @@ export {
 } from './pool.js';
 export { aSoftmaxLambda, aSoftmaxLogits, aSoftmaxLogitsBackward, aSoftmaxLoss, aSoftmaxLossWithGrad, aSoftmaxPsi, type ASoftmaxOptions, type LambdaSchedule } from './asoftmax.js';
 export { defineMultiOp, type MultiOp, type MultiPlan } from './multi-op.js';
-export {
-  adaptiveAvgPool2d,
-  adaptiveAvgPool2dBackward,
-  avgPool2d,
-  avgPool2dBackward,
-  channelMax,
-  channelMaxBackward,
-  channelMaxIndices,
-  channelMaxWithIndices,
-  channelMean,
-  channelMeanBackward,
-  globalAvgPool2d,
-  globalAvgPool2dBackward,
-  globalMaxPool2d,
-  globalMaxPool2dBackward,
-  globalMaxPool2dIndices,
-  globalMaxPool2dWithIndices,
-  maxPool2d,
-  maxPool2dBackward,
-  maxPool2dIndices,
-  maxPool2dWithIndices,
-  type AvgPool2dOptions,
-  type Pair,
-  type Pool2dOptions,
-} from './pool.js';
 export { sigmoidGate, sigmoidGateBackward, type GateMode } from './gate.js';
 export { LAYER_NORM_EPS, layerNorm, layerNormBackward, layerNormForward, layerNormKernel } from './layernorm.js';
 export { dropout, dropoutBackward, pcgHash, type DropoutOptions } from './dropout.js';
