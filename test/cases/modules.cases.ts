@@ -6,6 +6,9 @@ import type { Tensor } from '../../src/graph/tensor.js';
 import { matmul } from '../../src/kernels/matmul.js';
 import * as ops from '../../src/kernels/ops.js';
 import { Flatten, Linear, ReLU, Sequential, Sigmoid, Tanh } from '../../src/models/layers/basic.js';
+import { Conv2d } from '../../src/models/layers/conv.js';
+import { Dropout, LayerNorm } from '../../src/models/layers/norm.js';
+import { conv2d } from '../../src/kernels/conv.js';
 import { Rng } from '../../src/models/random.js';
 import { Adam } from '../../src/optim/adam.js';
 import { autogradCheck, expectClose, randomHost } from '../helpers/compare.js';
@@ -99,6 +102,57 @@ const cases: Case[] = [
       wrong.forEach((t) => t.dispose());
       state.forEach((t) => t.dispose());
       [net, other].forEach((m) => m.dispose());
+    },
+  },
+  {
+    name: 'Conv2d exchanges PyTorch O×I×kH×kW weights and matches the convolution reference',
+    async run(engine) {
+      const conv = new Conv2d(engine, 6, 4, [3, 2], { stride: 2, padding: 1, groups: 2, seed: 3 });
+      check(conv.stateEntries().map((e) => `${e.name}:${e.shape.join('x')}`).join(' ') === 'weight:4x3x3x2 bias:4', 'state entries');
+      check(conv.weight.shape.join() === '3,2,3,4', `internal HWIO weight ${conv.weight.shape}`);
+      const state = conv.stateDict();
+      const torchW = new HostTensor([4, 3, 3, 2], await state.get('weight')!.read());
+      const bias = new HostTensor([4], await state.get('bias')!.read());
+      // The torch layout is what PyTorch would hold: element [o, i, y, x] equals HWIO [y, x, i, o].
+      const hwio = new HostTensor(conv.weight.shape, await conv.weight.read());
+      check(torchW.at(3, 2, 1, 0) === hwio.at(1, 0, 2, 3) && torchW.at(1, 0, 2, 1) === hwio.at(2, 1, 0, 1), 'OIHW ↔ HWIO mapping');
+      const x = randomHost([2, 7, 5, 6], 81);
+      const xt = engine.tensor(x.data, x.shape);
+      const y = noGrad(() => conv.forward(xt));
+      const expected = conv2d.cpu(x, hwio, { stride: 2, padding: 1, groups: 2, bias });
+      expectClose(await y.read(), expected.data, { abs: 1e-5, rel: 1e-4 }, 'Conv2d forward');
+      const other = new Conv2d(engine, 6, 4, [3, 2], { stride: 2, padding: 1, groups: 2, seed: 99 });
+      other.loadStateDict(state);
+      const w2 = await other.weight.read();
+      check((await conv.weight.read()).every((v, i) => v === w2[i]), 'weights differ after a state-dict round trip');
+      state.forEach((t) => t.dispose());
+      [xt, y].forEach((t) => t.dispose());
+      [conv, other].forEach((m) => m.dispose());
+    },
+  },
+  {
+    name: 'LayerNorm and Dropout layers: parameters, train/eval behaviour',
+    async run(engine) {
+      const ln = new LayerNorm(engine, 5);
+      check(ln.stateEntries().map((e) => e.name).join() === 'weight,bias', 'LayerNorm state names');
+      const x = engine.tensor(randomHost([3, 5], 82).data, [3, 5]);
+      const y = await noGrad(() => ln.forward(x)).read();
+      for (let r = 0; r < 3; r++) {
+        const row = Array.from(y.slice(r * 5, r * 5 + 5));
+        const mean = row.reduce((a, b) => a + b, 0) / 5;
+        check(Math.abs(mean) < 1e-5, `row ${r} mean ${mean}`);
+      }
+      const drop = new Dropout(engine, 0.5, 7);
+      const ones = engine.ones([1000]);
+      const a = await drop.forward(ones).read();
+      const b = await drop.forward(ones).read();
+      const kept = a.filter((v) => v !== 0);
+      check(kept.every((v) => v === 2) && kept.length > 400 && kept.length < 600, `dropout kept ${kept.length} of 1000`);
+      check(a.some((v, i) => v !== b[i]), 'two training calls used the same mask');
+      drop.eval();
+      check((await drop.forward(ones).read()).every((v) => v === 1), 'dropout is not the identity in eval mode');
+      [x, ones].forEach((t) => t.dispose());
+      ln.dispose();
     },
   },
   {

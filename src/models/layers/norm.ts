@@ -1,0 +1,48 @@
+/** LayerNorm and Dropout layers. */
+import type { Engine } from '../../device/engine.js';
+import type { Tensor } from '../../graph/tensor.js';
+import { dropout } from '../../kernels/dropout.js';
+import { LAYER_NORM_EPS, layerNorm } from '../../kernels/layernorm.js';
+import { Layer } from './basic.js';
+
+/** nn.LayerNorm over the last dimension, with affine weight (1) and bias (0). */
+export class LayerNorm extends Layer {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+
+  constructor(
+    engine: Engine,
+    readonly features: number,
+    readonly eps = LAYER_NORM_EPS,
+  ) {
+    super(engine);
+    this.weight = this.addParameter('weight', engine.ones([features]));
+    this.bias = this.addParameter('bias', engine.zeros([features]));
+  }
+
+  forward(x: Tensor): Tensor {
+    return layerNorm(x, this.weight, this.bias, this.eps);
+  }
+}
+
+/**
+ * nn.Dropout: a fresh mask every training call (seed, seed+1, …, so a run is reproducible from its seed);
+ * the identity in eval mode.
+ */
+export class Dropout extends Layer {
+  private calls = 0;
+
+  constructor(
+    engine: Engine,
+    readonly p = 0.5,
+    readonly seed = 0,
+  ) {
+    super(engine);
+  }
+
+  forward(x: Tensor): Tensor {
+    // A view in eval mode, so the caller owns (and may dispose) the result as with any other layer.
+    if (!this.training || this.p === 0) return x.reshape(x.shape);
+    return dropout(x, { p: this.p, seed: (this.seed + this.calls++) >>> 0 });
+  }
+}
