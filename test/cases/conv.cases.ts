@@ -10,7 +10,7 @@ import { convGeometry, type ConvGeometryOptions } from '../../src/kernels/conv-g
 import { conv2dBackwardWeightKernel, conv2dDepthwiseKernel, conv2dKernel } from '../../src/kernels/conv-gpu.js';
 import * as ops from '../../src/kernels/ops.js';
 import type { TunableKernel } from '../../src/kernels/variants.js';
-import { checkOp, expectClose, gradCheck, randomHost, toGpu, toHost, type Tolerance } from '../helpers/compare.js';
+import { autogradCheck, checkOp, expectClose, gradCheck, randomHost, toGpu, toHost, type Tolerance } from '../helpers/compare.js';
 import { expectThrows, type Case, type Suite } from './types.js';
 
 // f32 sums of up to a few hundred products of values in [-1, 1], in a different order from the float64 reference.
@@ -157,6 +157,28 @@ const gradCases: Case[] = [
   },
 ];
 
+const autogradCases: Case[] = [
+  {
+    name: 'autograd through conv2d: fused bias + residual + relu, grouped, strided, depthwise',
+    async run(engine) {
+      const dense = geometries[2]!;
+      const { geo, x, w, bias } = inputs(dense, 900);
+      const residual = randomHost([geo.n, geo.ho, geo.wo, geo.cout], 901);
+      await autogradCheck(
+        engine,
+        `conv2d ${dense.name} + bias + residual + relu`,
+        (xt, wt, bt, rt) => ops.conv2d(xt!, wt!, { ...dense.o, bias: bt, residual: rt, activation: 'relu' }),
+        [x, w, bias, residual],
+        { eps: 3e-3, tol: { abs: 3e-3, rel: 2e-2 } },
+      );
+      for (const g of [geometries[1]!, geometries[0]!, geometries[13]!]) {
+        const t = inputs(g, 910);
+        await autogradCheck(engine, `conv2d ${g.name}`, (xt, wt) => ops.conv2d(xt!, wt!, g.o), [t.x, t.w], { eps: 1e-2 });
+      }
+    },
+  },
+];
+
 const fusedCases: Case[] = [
   {
     name: 'fused bias + residual + relu, every variant (dense, grouped, depthwise)',
@@ -276,5 +298,5 @@ const errorCases: Case[] = [
 
 export const convSuite: Suite = {
   name: 'conv',
-  cases: [...forwardCases, ...backwardCases, ...fusedCases, ...gradCases, ...errorCases],
+  cases: [...forwardCases, ...backwardCases, ...fusedCases, ...gradCases, ...autogradCases, ...errorCases],
 };
