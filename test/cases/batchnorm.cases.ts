@@ -246,6 +246,29 @@ const cases: Case[] = [
     },
   },
   {
+    name: 'on the GPU, conv2d then eval batch norm equals conv2d with folded weights (dense and depthwise)',
+    async run(engine) {
+      const x = randomHost([2, 7, 6, 4], 94);
+      for (const [w, groups] of [[randomHost([3, 3, 4, 6], 95), 1], [randomHost([3, 3, 1, 4], 96), 4]] as const) {
+        const Co = w.shape[3]!;
+        const bias = randomHost([Co], 97);
+        const p = params(Co, 98);
+        const [want, got] = await run(engine, [x, w, bias, p.gamma, p.beta, p.mean, p.variance], async ([xt, wt, bt, g, b, m, v]) => {
+          const conv = ops.conv2d(xt!, wt!, { bias: bt!, padding: 1, groups });
+          const bn = ops.batchNorm2d(conv, { gamma: g!, beta: b!, runningMean: m!, runningVar: v! }, { training: false });
+          conv.dispose();
+          bn.saved.dispose();
+          const f = ops.foldBatchNormIntoConv(wt!, bt!, g!, b!, m!, v!);
+          const y = ops.conv2d(xt!, f.weight, { bias: f.bias, padding: 1, groups });
+          f.weight.dispose();
+          f.bias.dispose();
+          return [await readDispose(bn.y), await readDispose(y)];
+        });
+        expectClose(got.data, want.data, { abs: 1e-4, rel: 1e-4 }, `folded conv2d, groups ${groups}`);
+      }
+    },
+  },
+  {
     name: 'bad input names the op and shapes',
     async run(engine) {
       const x = engine.empty([2, 3, 3, 5]);
