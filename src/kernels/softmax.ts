@@ -31,16 +31,23 @@ interface LineProblem {
   axis: number;
 }
 
-/** Thread- vs workgroup-per-line for medium shapes; measured on rows of 1000 (a 1000-class head). */
-export const softmaxKernel: TunableKernel<LineProblem> = registerTunable<LineProblem>({
+/**
+ * Thread-per-line (lines streamed twice), the same with short lines (≤ 16 loaded units) held in registers (one
+ * read, one exp per element; on lavapipe the 16-vec4 arrays spill and it is ~10% slower, on GPUs it saves a
+ * read), or workgroup-per-line, for medium shapes. Measured on NHWC rows of 64 channels and on 1000-class rows.
+ */
+export const REGISTER_VARIANT = 'thread-per-line-registers';
+export const softmaxKernel: TunableKernel<LineProblem[]> = registerTunable<LineProblem[]>({
   name: 'softmax',
   variants: [
-    { name: THREAD_VARIANT, supported: () => true, run: (_e, p) => runSoftmax('SOFTMAX', p.x, p.axis, 'thread') },
-    { name: WORKGROUP_VARIANT, supported: () => true, run: (_e, p) => runSoftmax('SOFTMAX', p.x, p.axis, 'workgroup') },
+    { name: THREAD_VARIANT, supported: () => true, run: (_e, ps) => ps.forEach((p) => runSoftmax('SOFTMAX', p.x, p.axis, 'thread', false).dispose()) },
+    { name: REGISTER_VARIANT, supported: () => true, run: (_e, ps) => ps.forEach((p) => runSoftmax('SOFTMAX', p.x, p.axis, 'thread', true).dispose()) },
+    { name: WORKGROUP_VARIANT, supported: () => true, run: (_e, ps) => ps.forEach((p) => runSoftmax('SOFTMAX', p.x, p.axis, 'workgroup', false).dispose()) },
   ],
   sample(engine) {
-    const x = engine.tensor(new Float32Array(1024 * 1000).map((_, i) => Math.sin(i)), [1024, 1000]);
-    return { problem: { x, axis: 1 }, dispose: () => x.dispose() };
+    const rows = engine.tensor(new Float32Array(1024 * 1000).map((_, i) => Math.sin(i)), [1024, 1000]);
+    const channels = engine.tensor(new Float32Array(8192 * 64).map((_, i) => Math.cos(i)), [8192, 64]);
+    return { problem: [{ x: rows, axis: 1 }, { x: channels, axis: 1 }], dispose: () => [rows, channels].forEach((t) => t.dispose()) };
   },
 });
 
@@ -48,13 +55,17 @@ function layoutFor(engine: Engine, g: LineGeom): LineLayout {
   return lineLayout(engine, softmaxKernel as TunableKernel<unknown>, g);
 }
 
+function registersFor(engine: Engine): boolean {
+  return engine.variants.pick(softmaxKernel).name === REGISTER_VARIANT;
+}
+
 /** Records one launch of the line kernel. `bindings` follow the mode's order in softmax.wgsl. */
-function dispatchLines(engine: Engine, mode: Mode, g: LineGeom, layout: LineLayout, bindings: Binding[], label: string, opts: { classes?: number; invN?: number; grad?: boolean } = {}): void {
+function dispatchLines(engine: Engine, mode: Mode, g: LineGeom, layout: LineLayout, bindings: Binding[], label: string, opts: { classes?: number; invN?: number; grad?: boolean; registers?: boolean } = {}): void {
   if (g.outer * g.inner === 0) return;
   const ce = mode === 'CE' || mode === 'CE_BWD';
   const vec = lineVec(g, layout, !ce);
   const l = lineLaunch(g, layout, vec);
-  const reg = layout === 'thread' && (mode === 'SOFTMAX' || mode === 'LOGSOFTMAX') ? regSize(l.len) : 0;
+  const reg = opts.registers && layout === 'thread' && (mode === 'SOFTMAX' || mode === 'LOGSOFTMAX') ? regSize(l.len) : 0;
   engine.runtime.dispatch({
     kernel,
     defines: { ...l.defines, [mode]: 1, WRITE_GRAD: mode === 'CE_BWD' || (mode === 'CE' && opts.grad) ? 1 : 0, REG: reg },
@@ -70,11 +81,13 @@ function regSize(len: number): number {
   return len <= 4 ? 4 : len <= 8 ? 8 : len <= 16 ? 16 : 0;
 }
 
-function runSoftmax(mode: 'SOFTMAX' | 'LOGSOFTMAX', x: Tensor, axis: number, layout?: LineLayout): Tensor {
+function runSoftmax(mode: 'SOFTMAX' | 'LOGSOFTMAX', x: Tensor, axis: number, layout?: LineLayout, registers?: boolean): Tensor {
   const g = lineGeom(x.shape, axis);
   const out = x.engine.empty(x.shape);
   const name = mode === 'SOFTMAX' ? 'softmax' : 'logSoftmax';
-  dispatchLines(x.engine, mode, g, layout ?? layoutFor(x.engine, g), [x.binding(), out.binding()], `${name} ${fmtShape(x.shape)} axis ${axis}`);
+  dispatchLines(x.engine, mode, g, layout ?? layoutFor(x.engine, g), [x.binding(), out.binding()], `${name} ${fmtShape(x.shape)} axis ${axis}`, {
+    registers: registers ?? registersFor(x.engine),
+  });
   return out;
 }
 

@@ -30,9 +30,12 @@ function intLabels(n: number, classes: number, seed: number): HostTensor {
   return HostTensor.from(Array.from(r.data, (v) => Math.min(classes - 1, Math.floor(v))), [n], 'i32');
 }
 
-/** Runs `fn` once per line layout, forcing it (shapes in the middle ground take the forced one). */
+/**
+ * Runs `fn` once per variant, forcing it: shapes in the middle ground take the forced layout; the register
+ * variant holds every line of ≤ 16 loaded units in registers.
+ */
 async function eachLayout(engine: Engine, fn: () => Promise<void>): Promise<void> {
-  for (const v of [THREAD_VARIANT, WORKGROUP_VARIANT]) {
+  for (const v of [THREAD_VARIANT, ops.SOFTMAX_REGISTER_VARIANT, WORKGROUP_VARIANT]) {
     engine.variants.force('softmax', v);
     try {
       await fn();
@@ -46,7 +49,7 @@ async function eachLayout(engine: Engine, fn: () => Promise<void>): Promise<void
 
 const cases: Case[] = [
   {
-    name: 'softmax and logSoftmax over every axis kind, both layouts',
+    name: 'softmax and logSoftmax over every axis kind, every variant',
     async run(engine) {
       await eachLayout(engine, async () => {
         for (const [shape, axis] of shapes) {
@@ -54,6 +57,9 @@ const cases: Case[] = [
           await checkOp(engine, ops.softmax, [x, axis], TOL);
           await checkOp(engine, ops.logSoftmax, [x, axis], TOL);
         }
+        // Logits of ±1e4 through every path.
+        await checkOp(engine, ops.softmax, [randomHost([5, 12], 77, -1e4, 1e4), 1], TOL);
+        await checkOp(engine, ops.logSoftmax, [randomHost([3, 10, 4], 78, -1e4, 1e4), 1], BIG_TOL);
       });
     },
   },
