@@ -272,6 +272,7 @@ interface IgemmLaunch {
 
 /** Subgroup kernel: 2 channel texels per lane when the layer has ≥ 16·SG·… channels to fill them, else 1. */
 export const IGEMM_SUBGROUP = { wideFrom: 64 };
+export const IGEMM_OPTS = { fuseColumns: true };
 
 function subgroupCols(engine: Engine, flavor: Flavor, coutg: number): number {
   return flavor === 'texture-subgroup' && coutg >= IGEMM_SUBGROUP.wideFrom && subgroupSize(engine) === 8 ? 2 : 1;
@@ -291,11 +292,15 @@ function dispatchIgemm(engine: Engine, flavor: Flavor, l: IgemmLaunch): void {
   const tilesM = ceilDiv(npix, pix);
   const tilesN = ceilDiv(ceilDiv(l.coutg, 4), colsPerTile);
   const total = l.groups * tilesM * tilesN;
+  // One group, every kernel column at unit steps: a kernel row's (column, channel texel) pairs are contiguous
+  // in A and in W, so the column and channel loops run as one loop of nkw·cqg steps.
+  const fuse = IGEMM_OPTS.fuseColumns && l.groups === 1 && l.tw.k0 === 0 && l.tw.kstep === 1 && l.tw.count === l.kwTotal && l.tw.off0 === 0 && l.tw.offStep === 1;
+  const tw: TapWalk = fuse ? { count: 1, k0: 0, kstep: 1, off0: 0, offStep: 0 } : l.tw;
   const u = new Uniforms()
     .u32(npix, l.gj, l.gi, total, tilesM, tilesN, l.ssH, l.ssW)
-    .u32(l.th.count, l.tw.count, l.th.k0, l.tw.k0, l.th.kstep, l.tw.kstep, l.kwTotal, l.kp)
-    .i32(l.th.off0, l.th.offStep, l.tw.off0, l.tw.offStep)
-    .u32(l.a.cqg, l.a.gcq, l.a.width, l.a.height, l.w.width, l.w.height, l.outC, l.coutg)
+    .u32(l.th.count, tw.count, l.th.k0, tw.k0, l.th.kstep, tw.kstep, l.kwTotal, l.kp)
+    .i32(l.th.off0, l.th.offStep, tw.off0, tw.offStep)
+    .u32(fuse ? l.a.cqg * l.kwTotal : l.a.cqg, l.a.gcq, l.a.width, l.a.height, l.w.width, l.w.height, l.outC, l.coutg)
     .u32(l.outH, l.outW, l.o0h, l.o0w, l.osh, l.osw, epilogueFlags(l), 0);
   const bindings = [l.a.binding, l.w.binding, l.out.binding(), ...epilogueBindings(engine, l)];
   const defines: Record<string, string | number> = { TEXTURE: flavor === 'buffer' ? 0 : 1 };

@@ -20,7 +20,7 @@ export {
   type BatchNormApplyOptions,
   type BatchNormParams,
 } from './batchnorm.js';
-export { checkLabels, logSoftmax, logSoftmaxBackward, softmax, softmaxBackward, softmaxCrossEntropy, softmaxCrossEntropyBackward, softmaxCrossEntropyWithGrad, softmaxKernel, type Labels } from './softmax.js';
+export { checkLabels, logSoftmax, logSoftmaxBackward, softmax, softmaxBackward, softmaxCrossEntropy, softmaxCrossEntropyBackward, softmaxCrossEntropyWithGrad, softmaxKernel, REGISTER_VARIANT as SOFTMAX_REGISTER_VARIANT, type Labels } from './softmax.js';
 export { conv2d, conv2dFused, torchConvWeightToHWIO, type Conv2dOptions, type Conv2dFusedOptions, type ConvGeometryOptions, type Padding } from './conv.js';
 export { conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight } from './conv-backward.js';
 export {
