@@ -68,4 +68,3 @@ export {
   type SdpaOptions,
   type SdpaPlan,
 } from './attention.js';
-export { checkLabels, logSoftmax, logSoftmaxBackward, softmax, softmaxBackward, softmaxCrossEntropy, softmaxCrossEntropyBackward, softmaxCrossEntropyWithGrad, softmaxKernel, REGISTER_VARIANT as SOFTMAX_REGISTER_VARIANT, type Labels } from './softmax.js';
