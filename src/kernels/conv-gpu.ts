@@ -278,9 +278,22 @@ function subgroupCols(engine: Engine, flavor: Flavor, coutg: number): number {
   return flavor === 'texture-subgroup' && coutg >= IGEMM_SUBGROUP.wideFrom && subgroupSize(engine) === 8 ? 2 : 1;
 }
 
+/** Channel texels per invocation of the non-subgroup kernel: 1 for layers of ≤ 4 channels, else the block's. */
+function blockQ(coutg: number): number {
+  return coutg <= 4 ? 1 : IGEMM_BLOCK.Q;
+}
+
+/**
+ * The subgroup kernel's tile is 4·SG channels wide; layers of ≤ 2·SG channels per group (mostly padding
+ * there, e.g. the input gradient of an RGB stem) run the non-subgroup texture kernel instead.
+ */
+function narrowFlavor(engine: Engine, flavor: Flavor, coutg: number): Flavor {
+  return flavor === 'texture-subgroup' && coutg <= 2 * subgroupSize(engine)! ? 'texture' : flavor;
+}
+
 /** Weight-matrix columns (texels) are padded to whole tiles: the kernels then read no column out of range. */
-function colMultiple(engine: Engine, flavor: Flavor, sgCols: number): number {
-  return flavor === 'texture-subgroup' ? subgroupSize(engine)! * sgCols : IGEMM_BLOCK.Q;
+function colMultiple(engine: Engine, flavor: Flavor, sgCols: number, coutg: number): number {
+  return flavor === 'texture-subgroup' ? subgroupSize(engine)! * sgCols : blockQ(coutg);
 }
 
 function dispatchIgemm(engine: Engine, flavor: Flavor, l: IgemmLaunch): void {
@@ -288,7 +301,8 @@ function dispatchIgemm(engine: Engine, flavor: Flavor, l: IgemmLaunch): void {
   if (npix === 0) return;
   const sg = flavor === 'texture-subgroup' ? subgroupSize(engine)! : 0;
   const pix = sg ? 4 * sg : IGEMM_BLOCK.P;
-  const colsPerTile = sg ? sg * l.sgCols : IGEMM_BLOCK.Q;
+  const q = blockQ(l.coutg);
+  const colsPerTile = sg ? sg * l.sgCols : q;
   const tilesM = ceilDiv(npix, pix);
   const tilesN = ceilDiv(ceilDiv(l.coutg, 4), colsPerTile);
   const total = l.groups * tilesM * tilesN;
@@ -311,7 +325,7 @@ function dispatchIgemm(engine: Engine, flavor: Flavor, l: IgemmLaunch): void {
     defines.BROADCASTS = igemmBroadcasts(sg, l.sgCols);
   } else {
     defines.P = IGEMM_BLOCK.P;
-    defines.Q = IGEMM_BLOCK.Q;
+    defines.Q = q;
   }
   engine.runtime.dispatch({
     kernel: sg ? kernels.igemmSubgroup : kernels.igemm,
@@ -383,12 +397,12 @@ export function conv2dForwardGpu(engine: Engine, flavor0: Flavor, p: ForwardProb
   const ad = activationDims(act);
   const kp = 4 * ad.cqg;
   const colsQ0 = ceilDiv(g.coutg, 4);
-  const flavor = storageFlavor(engine, flavor0, [[ad.width, ad.height, g.n], [roundUp(colsQ0, 16), g.kh * g.kw * kp, g.groups]]);
+  const flavor = storageFlavor(engine, narrowFlavor(engine, flavor0, g.coutg), [[ad.width, ad.height, g.n], [roundUp(colsQ0, 16), g.kh * g.kw * kp, g.groups]]);
   const texture = flavor !== 'buffer';
   const sgCols = subgroupCols(engine, flavor, g.coutg);
   const a = packActivation(engine, texture, p.x, act);
   const w = packWeights(engine, texture, p.w, {
-    layers: g.groups, taps: g.kh * g.kw, kp, inner: g.cg, cols: g.coutg, colsQ: roundUp(colsQ0, colMultiple(engine, flavor, sgCols)),
+    layers: g.groups, taps: g.kh * g.kw, kp, inner: g.cg, cols: g.coutg, colsQ: roundUp(colsQ0, colMultiple(engine, flavor, sgCols, g.coutg)),
     sTap: g.cg * g.cout, sInner: g.cout, sCol: 1, sLayer: g.coutg,
   });
   dispatchIgemm(engine, flavor, {
@@ -432,12 +446,12 @@ export function conv2dBackwardInputGpu(engine: Engine, flavor0: Flavor, p: Backw
   const ad = activationDims(act);
   const kp = 4 * ad.cqg;
   const colsQ0 = ceilDiv(g.cg, 4);
-  const flavor = storageFlavor(engine, flavor0, [[ad.width, ad.height, g.n], [roundUp(colsQ0, 16), g.kh * g.kw * kp, g.groups]]);
+  const flavor = storageFlavor(engine, narrowFlavor(engine, flavor0, g.cg), [[ad.width, ad.height, g.n], [roundUp(colsQ0, 16), g.kh * g.kw * kp, g.groups]]);
   const texture = flavor !== 'buffer';
   const sgCols = subgroupCols(engine, flavor, g.cg);
   const a = packActivation(engine, texture, p.dy, act);
   const w = packWeights(engine, texture, p.w, {
-    layers: g.groups, taps: g.kh * g.kw, kp, inner: g.coutg, cols: g.cg, colsQ: roundUp(colsQ0, colMultiple(engine, flavor, sgCols)),
+    layers: g.groups, taps: g.kh * g.kw, kp, inner: g.coutg, cols: g.cg, colsQ: roundUp(colsQ0, colMultiple(engine, flavor, sgCols, g.cg)),
     sTap: g.cg * g.cout, sInner: 1, sCol: g.cout, sLayer: g.coutg,
   });
   for (const ph of rowsH) {

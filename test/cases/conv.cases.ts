@@ -39,6 +39,8 @@ const geometries: Geo[] = [
   { name: 'one channel, batch 3, 3x3 valid', x: [3, 5, 6, 1], w: [3, 3, 1, 1], o: {} },
   { name: '1x1 stride 3 with padding (phases without taps)', x: [1, 7, 8, 4], w: [1, 1, 4, 3], o: { stride: 3, padding: 1 } },
   { name: 'stride 3 dilation 2, 5x4 kernel', x: [2, 11, 12, 2], w: [5, 4, 2, 3], o: { stride: 3, dilation: 2, padding: [2, 1] } },
+  // Groups with > 16 channels each way reach the subgroup kernel (narrower layers run the non-subgroup one).
+  { name: 'grouped wide 1x5x6x36, 3x3 groups 2 (18 → 17 per group)', x: [1, 5, 6, 36], w: [3, 3, 18, 34], o: { padding: 1, groups: 2 } },
   // ≥ 64 channels per group on either side take the subgroup kernel's 2-texel-per-lane path.
   { name: 'wide channels 1x5x6x68 → 66, 3x3 s2 pad 1', x: [1, 5, 6, 68], w: [3, 3, 68, 66], o: { stride: 2, padding: 1 } },
 ];
