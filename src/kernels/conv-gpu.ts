@@ -522,7 +522,7 @@ export function conv2dBackwardWeightGpu(engine: Engine, flavor0: Flavor, p: Back
   const ax = activationDims(actX);
   const ay = activationDims(actDy);
   const [sh, sw] = subsampled(g) ? [1, 1] : [g.sh, g.sw];
-  const flavor = storageFlavor(engine, flavor0, [[ax.width, ax.height, g.n], [ay.width, ay.height, g.n]]);
+  const flavor = storageFlavor(engine, narrowFlavor(engine, flavor0, g.coutg), [[ax.width, ax.height, g.n], [ay.width, ay.height, g.n]]);
   const texture = flavor !== 'buffer';
   const sg = flavor === 'texture-subgroup' ? subgroupSize(engine)! : 0;
   const mqTotal = g.kh * g.kw * ax.cqg;
