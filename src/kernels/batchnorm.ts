@@ -14,12 +14,13 @@
  */
 import { assert, fmtShape } from '../device/errors.js';
 import { HostTensor, type TensorMeta } from '../graph/host.js';
-import type { Tensor } from '../graph/tensor.js';
+import { Tensor } from '../graph/tensor.js';
 import reduceWgsl from '../../shaders/batchnorm_reduce.wgsl';
 import finalizeWgsl from '../../shaders/batchnorm_finalize.wgsl';
 import applyWgsl from '../../shaders/batchnorm_apply.wgsl';
-import { add, div, mul, sqrt, sub } from './elementwise.js';
-import { defineOp, type Plan } from './op.js';
+import { add, binaryOp, div, mul, sqrt, sub } from './elementwise.js';
+import { defineMultiOp, type MultiPlan } from './multi-op.js';
+import { defineOp, type MetaArgs, type Op, type Plan } from './op.js';
 import { Uniforms } from './uniforms.js';
 
 export const BN_EPS = 1e-5;
@@ -260,39 +261,89 @@ export const batchNorm2dApply = defineOp<[x: Tensor, saved: Tensor, gamma: Tenso
   },
 });
 
-export interface BatchNormParams {
-  gamma: Tensor;
-  beta: Tensor;
-  /** Running statistics, updated in place in training mode; required in eval mode. */
-  runningMean?: Tensor;
-  runningVar?: Tensor;
-}
-
 export interface BatchNormOptions extends BatchNormStatsOptions, BatchNormApplyOptions {
   training: boolean;
 }
 
-/**
- * Batch norm of an NHWC tensor. Returns the output and `saved` ([2, C], what batchNorm2dBackward needs);
- * the caller owns (and disposes) both.
- */
-export function batchNorm2d(x: Tensor, p: BatchNormParams, options: BatchNormOptions): { y: Tensor; saved: Tensor } {
-  let saved: Tensor;
-  if (options.training) saved = batchNorm2dStats(x, p.runningMean, p.runningVar, options);
-  else {
-    const op = 'batchNorm2d';
-    const { C } = nhwc(op, x);
-    assert(p.runningMean && p.runningVar, op, () => `eval mode needs the running statistics (input ${fmtShape(x.shape)})`);
-    channelVector(op, p.runningMean, C, 'running mean', x);
-    saved = batchNorm2dSavedFromRunning(p.runningMean, p.runningVar, options.eps);
-  }
-  try {
-    return { y: batchNorm2dApply(x, saved, p.gamma, p.beta, { relu: Boolean(options.relu) }), saved };
-  } catch (e) {
-    saved.dispose();
-    throw e;
-  }
+/** An op's launch without autograd recording (the differentiable op around it records once). */
+function direct<A extends unknown[], P extends Plan>(op: Op<A, P>, ...args: A): Tensor {
+  return op.decl.gpu(op.decl.check(...(args as unknown as MetaArgs<A>)), ...args);
 }
+
+interface ForwardPlan extends Plan, MultiPlan<'y' | 'saved'> {
+  C: number;
+  training: boolean;
+}
+
+type ForwardArgs = [x: Tensor, gamma: Tensor, beta: Tensor, runningMean: Tensor | undefined, runningVar: Tensor | undefined, options: BatchNormOptions];
+
+function checkForward(op: string, x: TensorMeta, gamma: TensorMeta, beta: TensorMeta, rm: TensorMeta | undefined, rv: TensorMeta | undefined, options: BatchNormOptions): ForwardPlan {
+  const { N, H, W, C } = nhwc(op, x);
+  assert(options && typeof options.training === 'boolean', op, () => 'options.training must be true or false');
+  channelVector(op, gamma, C, 'gamma', x);
+  channelVector(op, beta, C, 'beta', x);
+  assert(Boolean(rm) === Boolean(rv), op, () => 'give both running statistics or neither');
+  if (rm) channelVector(op, rm, C, 'running mean', x);
+  if (rv) channelVector(op, rv, C, 'running variance', x);
+  if (options.training) assert(N * H * W > 1, op, () => `training needs more than one value per channel, got input ${fmtShape(x.shape)}`);
+  else assert(rm, op, () => `eval mode needs the running statistics (input ${fmtShape(x.shape)})`);
+  checkScalars(op, options.eps, options.momentum);
+  return { shape: x.shape, dtype: 'f32', C, training: options.training, outputs: { y: { shape: x.shape, dtype: 'f32' }, saved: { shape: [2, C], dtype: 'f32' } } };
+}
+
+function forwardGpu(x: Tensor, gamma: Tensor, beta: Tensor, rm: Tensor | undefined, rv: Tensor | undefined, options: BatchNormOptions): { y: Tensor; saved: Tensor } {
+  const saved = options.training ? direct(batchNorm2dStats, x, rm, rv, options) : direct(batchNorm2dSavedFromRunning, rm!, rv!, options.eps);
+  return { y: direct(batchNorm2dApply, x, saved, gamma, beta, { relu: Boolean(options.relu) }), saved };
+}
+
+function forwardCpu(x: HostTensor, gamma: HostTensor, beta: HostTensor, rm: HostTensor | undefined, rv: HostTensor | undefined, options: BatchNormOptions): { y: HostTensor; saved: HostTensor } {
+  const saved = options.training ? batchNorm2dStats.cpu(x, rm, rv, options) : batchNorm2dSavedFromRunning.cpu(rm!, rv!, options.eps);
+  return { y: batchNorm2dApply.cpu(x, saved, gamma, beta, { relu: Boolean(options.relu) }), saved };
+}
+
+/** dy where the fused ReLU's output was positive, else 0. */
+const reluMask = binaryOp('batchNorm2dReluMask', 'select(0.0, x, y > 0.0)', (dy, y) => (y > 0 ? dy : 0));
+
+/**
+ * Batch norm of an NHWC tensor, differentiable (gradients to x, gamma and beta; the running statistics are
+ * state, without gradients). Training mode normalises with the batch statistics and updates the running
+ * statistics in place (give both or neither); eval mode needs them. The backward recomputes the batch
+ * statistics from x (one extra read) rather than keeping them.
+ */
+export const batchNorm2d = defineOp<ForwardArgs, ForwardPlan>({
+  name: 'batchNorm2d',
+  check: (x, gamma, beta, rm, rv, options) => checkForward('batchNorm2d', x, gamma, beta, rm, rv, options),
+  gpu(_plan, ...args) {
+    const { y, saved } = forwardGpu(...args);
+    saved.dispose();
+    return y;
+  },
+  cpu: (_plan, ...args) => forwardCpu(...args).y,
+  backward: {
+    save: ([x, gamma, , rm, rv, options], out) => [x, gamma, ...(options.training ? [] : [rm!, rv!]), ...(options.relu ? [out] : [])],
+    grad({ args, saved, needsGrad }, dy) {
+      const options = args[5];
+      const [x, gamma] = saved as [Tensor, Tensor];
+      const y = options.relu ? saved[saved.length - 1]! : undefined;
+      const stats = options.training ? batchNorm2dStats(x, undefined, undefined, options) : batchNorm2dSavedFromRunning(saved[2]!, saved[3]!, options.eps);
+      const dyM = y ? reluMask(dy, y) : dy;
+      const g = batchNorm2dBackward(dyM, x, stats, gamma, { training: options.training });
+      stats.dispose();
+      if (dyM !== dy) dyM.dispose();
+      const keep = (t: Tensor, i: number) => (needsGrad[i] ? t : (t.dispose(), null));
+      // x, gamma, beta, then the running statistics when given (state: no gradient).
+      return [keep(g.dx, 0), keep(g.dgamma, 1), keep(g.dbeta, 2), ...(args[3] ? [null, null] : [])];
+    },
+  },
+});
+
+/** batchNorm2d that also returns `saved` ([mean; invstd], [2, C]) for an explicit batchNorm2dBackward (not recorded by autograd). */
+export const batchNorm2dForward = defineMultiOp<ForwardArgs, 'y' | 'saved', ForwardPlan>({
+  name: 'batchNorm2dForward',
+  check: (x, gamma, beta, rm, rv, options) => checkForward('batchNorm2dForward', x, gamma, beta, rm, rv, options),
+  gpu: (_plan, ...args) => forwardGpu(...args),
+  cpu: (_plan, ...args) => forwardCpu(...args),
+});
 
 // ----------------------------------------------------------------------------------------- backward
 
@@ -417,31 +468,44 @@ function splitRows(t: Tensor, label: string): [Tensor, Tensor] {
   const C = t.shape[1]!;
   const a = t.engine.empty([C]);
   const b = t.engine.empty([C]);
-  t.engine.runtime.copyBuffer(t.buffer, 0, a.buffer, 0, C * 4, `${label} row 0`);
-  t.engine.runtime.copyBuffer(t.buffer, C * 4, b.buffer, 0, C * 4, `${label} row 1`);
+  if (C > 0) {
+    t.engine.runtime.copyBuffer(t.buffer, 0, a.buffer, 0, C * 4, `${label} row 0`);
+    t.engine.runtime.copyBuffer(t.buffer, C * 4, b.buffer, 0, C * 4, `${label} row 1`);
+  }
   return [a, b];
 }
 
-/** The gradients of batchNorm2d to its input, gamma and beta, from `saved` (training or eval mode as in the forward). */
-export function batchNorm2dBackward(dy: Tensor, x: Tensor, saved: Tensor, gamma: Tensor, options: { training: boolean }): { dx: Tensor; dgamma: Tensor; dbeta: Tensor } {
-  const grads = batchNorm2dBackwardReduce(dy, x, saved);
-  try {
-    const dx = batchNorm2dBackwardInput(dy, x, saved, gamma, grads, options.training);
-    if (grads.shape[1] === 0) return { dx, dgamma: x.engine.empty([0]), dbeta: x.engine.empty([0]) };
-    const [dgamma, dbeta] = splitRows(grads, 'batchNorm2dBackward');
-    return { dx, dgamma, dbeta };
-  } finally {
-    grads.dispose();
-  }
-}
+interface BackwardPlan extends Plan, MultiPlan<'dx' | 'dgamma' | 'dbeta'> {}
 
-/** CPU reference of batchNorm2dBackward (host tensors). */
-export function batchNorm2dBackwardCpu(dy: HostTensor, x: HostTensor, saved: HostTensor, gamma: HostTensor, options: { training: boolean }): { dx: HostTensor; dgamma: HostTensor; dbeta: HostTensor } {
-  const grads = batchNorm2dBackwardReduce.cpu(dy, x, saved);
-  const dx = batchNorm2dBackwardInput.cpu(dy, x, saved, gamma, grads, options.training);
-  const C = grads.shape[1]!;
-  return { dx, dgamma: new HostTensor([C], grads.data.slice(0, C)), dbeta: new HostTensor([C], grads.data.slice(C)) };
-}
+/**
+ * The gradients of batchNorm2d to its input, gamma and beta, from `saved` (training or eval mode as in the
+ * forward): 3 dispatches (partial sums of dy and dy·x̂, their fold, dx) and two row copies.
+ */
+export const batchNorm2dBackward = defineMultiOp<[dy: Tensor, x: Tensor, saved: Tensor, gamma: Tensor, options: { training: boolean }], 'dx' | 'dgamma' | 'dbeta', BackwardPlan>({
+  name: 'batchNorm2dBackward',
+  check(dy, x, saved, gamma, options) {
+    const plan = batchNorm2dBackwardReduce.decl.check(dy, x, saved);
+    batchNorm2dBackwardInput.decl.check(dy, x, saved, gamma, { shape: [2, plan.C], dtype: 'f32' }, options.training);
+    const vec = { shape: [plan.C], dtype: 'f32' } as const;
+    return { shape: x.shape, dtype: 'f32', outputs: { dx: { shape: x.shape, dtype: 'f32' }, dgamma: vec, dbeta: vec } };
+  },
+  gpu(_plan, dy, x, saved, gamma, options) {
+    const grads = direct(batchNorm2dBackwardReduce, dy, x, saved);
+    try {
+      const dx = direct(batchNorm2dBackwardInput, dy, x, saved, gamma, grads, options.training);
+      const [dgamma, dbeta] = splitRows(grads, 'batchNorm2dBackward');
+      return { dx, dgamma, dbeta };
+    } finally {
+      grads.dispose();
+    }
+  },
+  cpu(_plan, dy, x, saved, gamma, options) {
+    const grads = batchNorm2dBackwardReduce.cpu(dy, x, saved);
+    const dx = batchNorm2dBackwardInput.cpu(dy, x, saved, gamma, grads, options.training);
+    const C = grads.shape[1]!;
+    return { dx, dgamma: new HostTensor([C], grads.data.slice(0, C)), dbeta: new HostTensor([C], grads.data.slice(C)) };
+  },
+});
 
 // ------------------------------------------------------------------------------------------ folding
 

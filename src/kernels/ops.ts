@@ -9,16 +9,15 @@ export {
   batchNorm2d,
   batchNorm2dApply,
   batchNorm2dBackward,
-  batchNorm2dBackwardCpu,
   batchNorm2dBackwardInput,
   batchNorm2dBackwardReduce,
+  batchNorm2dForward,
   batchNorm2dSavedFromRunning,
   batchNorm2dStats,
   foldBatchNormIntoConv,
   foldBatchNormIntoConvCpu,
   type BatchNormOptions,
   type BatchNormApplyOptions,
-  type BatchNormParams,
 } from './batchnorm.js';
 export { checkLabels, logSoftmax, logSoftmaxBackward, softmax, softmaxBackward, softmaxCrossEntropy, softmaxCrossEntropyBackward, softmaxCrossEntropyWithGrad, softmaxKernel, REGISTER_VARIANT as SOFTMAX_REGISTER_VARIANT, type Labels } from './softmax.js';
 export { conv2d, conv2dFused, torchConvWeightToHWIO, type Conv2dOptions, type Conv2dFusedOptions, type ConvGeometryOptions, type Padding } from './conv.js';

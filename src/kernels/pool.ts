@@ -10,7 +10,9 @@
  * not propagated by the max kernels.
  *
  * Every backward is a gather (each input element sums what it received), so there are no atomics. Kernels
- * read 4 channels as a vec4 when C % 4 == 0.
+ * read 4 channels as a vec4 when C % 4 == 0. The forward ops are differentiable under autograd (the max ones
+ * recompute their indices in the backward from the saved input); `…WithIndices` multi-ops return values and
+ * indices from one kernel for callers that drive the backward themselves.
  */
 import { assert, fmtShape } from '../device/errors.js';
 import { HostTensor, type TensorMeta } from '../graph/host.js';
@@ -23,6 +25,7 @@ import channelWgsl from '../../shaders/pool_channel.wgsl';
 import adaptiveWgsl from '../../shaders/pool_adaptive.wgsl';
 import broadcastWgsl from '../../shaders/pool_broadcast_backward.wgsl';
 import { nhwc, planColumns } from './batchnorm.js';
+import { defineMultiOp, type MultiPlan } from './multi-op.js';
 import { defineOp, type Plan } from './op.js';
 import { Uniforms } from './uniforms.js';
 
@@ -220,16 +223,28 @@ function avgDivisor(p: WindowPlan, oh: number, ow: number): number {
   return (Math.min(he, p.H) - Math.max(hs, 0)) * (Math.min(we, p.W) - Math.max(ws, 0));
 }
 
+/** Max pooling (differentiable: the backward recomputes the indices from the saved input). */
 export const maxPool2d = defineOp<[x: Tensor, options: Pool2dOptions], WindowPlan>({
   name: 'maxPool2d',
   check: (x, o) => planWindow('maxPool2d', dims('maxPool2d', x), x.shape, o),
   gpu: (p, x) => launchWindow(p, x, true, false, 'maxPool2d').y,
   cpu: (p, x) => maxPoolRef(p, x).y,
+  backward: {
+    save: ([x]) => [x],
+    grad({ args, saved }, dy) {
+      const x = saved[0]!;
+      const indices = maxPool2dIndices(x, args[1]);
+      const dx = maxPool2dBackward(dy, indices, x.shape, args[1]);
+      indices.dispose();
+      return [dx];
+    },
+  },
 });
 
 /** The indices maxPool2d's values come from (i32, ih·W + iw per image and channel). */
 export const maxPool2dIndices = defineOp<[x: Tensor, options: Pool2dOptions], WindowPlan>({
   name: 'maxPool2dIndices',
+  differentiable: false,
   check: (x, o) => ({ ...planWindow('maxPool2dIndices', dims('maxPool2dIndices', x), x.shape, o), dtype: 'i32' }),
   gpu(p, x) {
     const r = launchWindow(p, x, true, true, 'maxPool2dIndices');
@@ -239,11 +254,19 @@ export const maxPool2dIndices = defineOp<[x: Tensor, options: Pool2dOptions], Wi
   cpu: (p, x) => maxPoolRef(p, x).indices,
 });
 
-/** Max pooling returning values and indices from one kernel (training). */
-export function maxPool2dWithIndices(x: Tensor, options: Pool2dOptions): { y: Tensor; indices: Tensor } {
-  const p = maxPool2d.decl.check(x, options);
-  return launchWindow(p, x, true, true, 'maxPool2dWithIndices') as { y: Tensor; indices: Tensor };
+type Pair2<P> = P & MultiPlan<'y' | 'indices'>;
+
+function withIndicesPlan<P extends Plan>(p: P): Pair2<P> {
+  return { ...p, outputs: { y: { shape: p.shape, dtype: 'f32' }, indices: { shape: p.shape, dtype: 'i32' } } };
 }
+
+/** Max pooling's values and indices from one kernel (for an explicit maxPool2dBackward; not recorded by autograd). */
+export const maxPool2dWithIndices = defineMultiOp<[x: Tensor, options: Pool2dOptions], 'y' | 'indices', Pair2<WindowPlan>>({
+  name: 'maxPool2dWithIndices',
+  check: (x, o) => withIndicesPlan(planWindow('maxPool2dWithIndices', dims('maxPool2dWithIndices', x), x.shape, o)),
+  gpu: (p, x) => launchWindow(p, x, true, true, 'maxPool2dWithIndices') as { y: Tensor; indices: Tensor },
+  cpu: (p, x) => maxPoolRef(p, x),
+});
 
 function checkBackward(op: string, dy: TensorMeta, indices: TensorMeta | undefined, inputShape: readonly number[], o: AvgPool2dOptions): WindowPlan {
   const p = planWindow(op, shapeDims(op, inputShape), inputShape, o);
@@ -316,6 +339,7 @@ export const avgPool2d = defineOp<[x: Tensor, options: AvgPool2dOptions], Window
           }
     return y;
   },
+  backward: { grad: ({ args }, dy) => [avgPool2dBackward(dy, args[0].shape, args[1])] },
 });
 
 export const avgPool2dBackward = defineOp<[dy: Tensor, inputShape: readonly number[], options: AvgPool2dOptions], WindowPlan>({
@@ -419,6 +443,7 @@ export const globalAvgPool2d = defineOp<[x: Tensor], GlobalPlan>({
   check: (x) => planGlobal('globalAvgPool2d', x),
   gpu: (p, x) => launchGlobal(p, x, false, 'globalAvgPool2d').y,
   cpu: (p, x) => globalRef(p, x, false).y,
+  backward: { grad: ({ args }, dy) => [globalAvgPool2dBackward(dy, args[0].shape)] },
 });
 
 /** Max over H×W: [N, H, W, C] → [N, C]. */
@@ -427,11 +452,22 @@ export const globalMaxPool2d = defineOp<[x: Tensor], GlobalPlan>({
   check: (x) => planGlobal('globalMaxPool2d', x),
   gpu: (p, x) => launchGlobal(p, x, true, 'globalMaxPool2d').y,
   cpu: (p, x) => globalRef(p, x, true).y,
+  backward: {
+    save: ([x]) => [x],
+    grad({ saved }, dy) {
+      const x = saved[0]!;
+      const indices = globalMaxPool2dIndices(x);
+      const dx = globalMaxPool2dBackward(dy, indices, x.shape);
+      indices.dispose();
+      return [dx];
+    },
+  },
 });
 
 /** Where globalMaxPool2d's values come from: i32 [N, C], h·W + w of the first maximum. */
 export const globalMaxPool2dIndices = defineOp<[x: Tensor], GlobalPlan>({
   name: 'globalMaxPool2dIndices',
+  differentiable: false,
   check: (x) => ({ ...planGlobal('globalMaxPool2dIndices', x), dtype: 'i32' }),
   gpu(p, x) {
     const r = launchGlobal(p, x, true, 'globalMaxPool2dIndices');
@@ -441,9 +477,13 @@ export const globalMaxPool2dIndices = defineOp<[x: Tensor], GlobalPlan>({
   cpu: (p, x) => globalRef(p, x, true).indices,
 });
 
-export function globalMaxPool2dWithIndices(x: Tensor): { y: Tensor; indices: Tensor } {
-  return launchGlobal(globalMaxPool2d.decl.check(x), x, true, 'globalMaxPool2dWithIndices') as { y: Tensor; indices: Tensor };
-}
+/** globalMaxPool2d's values and indices from one pass (not recorded by autograd). */
+export const globalMaxPool2dWithIndices = defineMultiOp<[x: Tensor], 'y' | 'indices', Pair2<GlobalPlan>>({
+  name: 'globalMaxPool2dWithIndices',
+  check: (x) => withIndicesPlan(planGlobal('globalMaxPool2dWithIndices', x)),
+  gpu: (p, x) => launchGlobal(p, x, true, 'globalMaxPool2dWithIndices') as { y: Tensor; indices: Tensor },
+  cpu: (p, x) => globalRef(p, x, true),
+});
 
 interface SpreadPlan extends Plan, Dims {}
 
@@ -552,6 +592,7 @@ export const channelMean = defineOp<[x: Tensor], ChannelPlan>({
   check: (x) => planChannel('channelMean', x),
   gpu: (p, x) => launchChannel(p, x, false, 'channelMean').y,
   cpu: (p, x) => channelRef(p, x, false).y,
+  backward: { grad: ({ args }, dy) => [channelMeanBackward(dy, args[0].shape)] },
 });
 
 /** Max over channels: [N, H, W, C] → [N, H, W, 1]. */
@@ -560,11 +601,22 @@ export const channelMax = defineOp<[x: Tensor], ChannelPlan>({
   check: (x) => planChannel('channelMax', x),
   gpu: (p, x) => launchChannel(p, x, true, 'channelMax').y,
   cpu: (p, x) => channelRef(p, x, true).y,
+  backward: {
+    save: ([x]) => [x],
+    grad({ saved }, dy) {
+      const x = saved[0]!;
+      const indices = channelMaxIndices(x);
+      const dx = channelMaxBackward(dy, indices, x.shape);
+      indices.dispose();
+      return [dx];
+    },
+  },
 });
 
 /** The channel of each pixel's first maximum (i32 [N, H, W, 1]). */
 export const channelMaxIndices = defineOp<[x: Tensor], ChannelPlan>({
   name: 'channelMaxIndices',
+  differentiable: false,
   check: (x) => ({ ...planChannel('channelMaxIndices', x), dtype: 'i32' }),
   gpu(p, x) {
     const r = launchChannel(p, x, true, 'channelMaxIndices');
@@ -574,9 +626,13 @@ export const channelMaxIndices = defineOp<[x: Tensor], ChannelPlan>({
   cpu: (p, x) => channelRef(p, x, true).indices,
 });
 
-export function channelMaxWithIndices(x: Tensor): { y: Tensor; indices: Tensor } {
-  return launchChannel(channelMax.decl.check(x), x, true, 'channelMaxWithIndices') as { y: Tensor; indices: Tensor };
-}
+/** channelMax's values and indices from one pass (not recorded by autograd). */
+export const channelMaxWithIndices = defineMultiOp<[x: Tensor], 'y' | 'indices', Pair2<ChannelPlan>>({
+  name: 'channelMaxWithIndices',
+  check: (x) => withIndicesPlan(planChannel('channelMaxWithIndices', x)),
+  gpu: (p, x) => launchChannel(p, x, true, 'channelMaxWithIndices') as { y: Tensor; indices: Tensor },
+  cpu: (p, x) => channelRef(p, x, true),
+});
 
 function checkChannelBackward(op: string, dy: TensorMeta, indices: TensorMeta | undefined, inputShape: readonly number[]): SpreadPlan {
   const d = shapeDims(op, inputShape);
@@ -648,6 +704,7 @@ export const adaptiveAvgPool2d = defineOp<[x: Tensor, outputSize: Pair], Adaptiv
   name: 'adaptiveAvgPool2d',
   check: (x, size) => planAdaptive('adaptiveAvgPool2d', dims('adaptiveAvgPool2d', x), x.shape, size),
   gpu: (p, x) => launchAdaptive(p, x, false, 'adaptiveAvgPool2d'),
+  backward: { grad: ({ args }, dy) => [adaptiveAvgPool2dBackward(dy, args[0].shape)] },
   cpu(p, x) {
     const { N, H, W, C, OH, OW } = p;
     const y = HostTensor.zeros(p.shape);

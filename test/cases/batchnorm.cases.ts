@@ -2,7 +2,7 @@ import type { Engine } from '../../src/device/engine.js';
 import { HostTensor } from '../../src/graph/host.js';
 import type { Tensor } from '../../src/graph/tensor.js';
 import * as ops from '../../src/kernels/ops.js';
-import { checkOp, expectClose, gradCheck, randomHost, toGpu, toHost } from '../helpers/compare.js';
+import { autogradCheck, checkOp, expectClose, gradCheck, randomHost, toGpu, toHost } from '../helpers/compare.js';
 import { expectThrows, type Case, type Suite } from './types.js';
 
 // f32 sums over up to a few thousand values, against float64 references.
@@ -133,7 +133,7 @@ const cases: Case[] = [
         // The composite in both modes against the plain definition.
         for (const training of [true, false]) {
           const { y, saved } = await run(engine, [x, p.gamma, p.beta, p.mean, p.variance], ([xt, g, b, rm, rv]) =>
-            ops.batchNorm2d(xt!, { gamma: g!, beta: b!, runningMean: rm!, runningVar: rv! }, { training }),
+            ops.batchNorm2dForward(xt!, g!, b!, rm!, rv!, { training }),
           );
           const s = training ? savedTrain : savedEval;
           const want = ops.batchNorm2dApply.cpu(x, s, p.gamma, p.beta);
@@ -151,7 +151,7 @@ const cases: Case[] = [
       const C = 7;
       const ones = HostTensor.from(new Array(C).fill(1), [C]);
       const zeros = HostTensor.zeros([C]);
-      const { y, saved } = await run(engine, [x, ones, zeros], ([xt, g, b]) => ops.batchNorm2d(xt!, { gamma: g!, beta: b! }, { training: true, eps: 0 }));
+      const { y, saved } = await run(engine, [x, ones, zeros], ([xt, g, b]) => ops.batchNorm2dForward(xt!, g!, b!, undefined, undefined, { training: true, eps: 0 }));
       saved.dispose();
       const h = await readDispose(y);
       const M = h.size / C;
@@ -177,7 +177,7 @@ const cases: Case[] = [
           await checkOp(engine, ops.batchNorm2dBackwardReduce, [dy, x, saved], { abs: 1e-4, rel: 1e-4 });
           const grads = ops.batchNorm2dBackwardReduce.cpu(dy, x, saved);
           await checkOp(engine, ops.batchNorm2dBackwardInput, [dy, x, saved, p.gamma, grads, training], GRAD);
-          const want = ops.batchNorm2dBackwardCpu(dy, x, saved, p.gamma, { training });
+          const want = ops.batchNorm2dBackward.cpu(dy, x, saved, p.gamma, { training });
           const got = await run(engine, [dy, x, saved, p.gamma], async ([d, xt, s, g]) => {
             const r = ops.batchNorm2dBackward(d!, xt!, s!, g!, { training });
             return [await readDispose(r.dx), await readDispose(r.dgamma), await readDispose(r.dbeta)];
@@ -201,13 +201,13 @@ const cases: Case[] = [
             inputs: [randomHost(shape, 81, -2, 2), p.gamma, p.beta],
             forward: (h) =>
               run(engine, [...h, p.mean, p.variance], async ([x, g, b, rm, rv]) => {
-                const r = ops.batchNorm2d(x!, { gamma: g!, beta: b!, runningMean: rm!, runningVar: rv! }, { training });
+                const r = ops.batchNorm2dForward(x!, g!, b!, rm!, rv!, { training });
                 r.saved.dispose();
                 return readDispose(r.y);
               }),
             backward: (h, dy) =>
               run(engine, [dy, ...h, p.mean, p.variance], async ([d, x, g, b, rm, rv]) => {
-                const r = ops.batchNorm2d(x!, { gamma: g!, beta: b!, runningMean: rm!, runningVar: rv! }, { training });
+                const r = ops.batchNorm2dForward(x!, g!, b!, rm!, rv!, { training });
                 r.y.dispose();
                 const gr = ops.batchNorm2dBackward(d!, x!, r.saved, g!, { training });
                 r.saved.dispose();
@@ -218,6 +218,51 @@ const cases: Case[] = [
           });
         }
       }
+    },
+  },
+  {
+    name: 'batchNorm2d op matches the CPU and is differentiable through autograd',
+    async run(engine) {
+      for (const [i, shape] of [[3, 3, 5, 6], [2, 3, 2, 8], [1, 2, 1, 3]].entries()) {
+        const C = shape[3]!;
+        const p = params(C, 110 + i);
+        const x = randomHost(shape, 120 + i, -2, 2);
+        for (const training of [true, false]) {
+          await checkOp(engine, ops.batchNorm2d, [x, p.gamma, p.beta, copy(p.mean), copy(p.variance), { training }], STATS);
+          await checkOp(engine, ops.batchNorm2d, [x, p.gamma, p.beta, copy(p.mean), copy(p.variance), { training, relu: true }], STATS);
+          const [rm, rv] = [toGpu(engine, p.mean), toGpu(engine, p.variance)];
+          try {
+            await autogradCheck(engine, `batchNorm2d training=${training} [${shape}] via autograd`, (xt, g, b) => ops.batchNorm2d(xt, g, b, rm, rv, { training }), [x, p.gamma, p.beta], {
+              tol: { abs: 3e-3, rel: 2e-2 },
+            });
+          } finally {
+            rm.dispose();
+            rv.dispose();
+          }
+        }
+        await checkOp(engine, ops.batchNorm2d, [x, p.gamma, p.beta, undefined, undefined, { training: true }], STATS);
+      }
+      // Fused ReLU: autograd's gradients equal the masked explicit backward (no finite differences across the kink).
+      const shape = [2, 4, 3, 5];
+      const p = params(5, 130);
+      const x = randomHost(shape, 131, -2, 2);
+      const dy = randomHost(shape, 132);
+      const saved = ops.batchNorm2dStats.cpu(x, undefined, undefined);
+      const y = ops.batchNorm2dApply.cpu(x, saved, p.gamma, p.beta, { relu: true });
+      const masked = HostTensor.from(dy.data.map((d, i) => (y.data[i]! > 0 ? d : 0)), shape);
+      const want = ops.batchNorm2dBackward.cpu(masked, x, saved, p.gamma, { training: true });
+      const got = await run(engine, [x, p.gamma, p.beta, dy], async ([xt, g, b, d]) => {
+        [xt, g, b].forEach((t) => t!.setRequiresGrad());
+        const out = ops.batchNorm2d(xt!, g!, b!, undefined, undefined, { training: true, relu: true });
+        out.backward(d!);
+        out.dispose();
+        const r = [await toHost(xt!.grad!), await toHost(g!.grad!), await toHost(b!.grad!)];
+        [xt, g, b].forEach((t) => t!.grad!.dispose());
+        return r;
+      });
+      expectClose(got[0]!.data, want.dx.data, GRAD, 'autograd dx with fused ReLU');
+      expectClose(got[1]!.data, want.dgamma.data, { abs: 1e-4, rel: 1e-4 }, 'autograd dgamma with fused ReLU');
+      expectClose(got[2]!.data, want.dbeta.data, { abs: 1e-4, rel: 1e-4 }, 'autograd dbeta with fused ReLU');
     },
   },
   {
@@ -255,7 +300,7 @@ const cases: Case[] = [
         const p = params(Co, 98);
         const [want, got] = await run(engine, [x, w, bias, p.gamma, p.beta, p.mean, p.variance], async ([xt, wt, bt, g, b, m, v]) => {
           const conv = ops.conv2d(xt!, wt!, { bias: bt!, padding: 1, groups });
-          const bn = ops.batchNorm2d(conv, { gamma: g!, beta: b!, runningMean: m!, runningVar: v! }, { training: false });
+          const bn = ops.batchNorm2dForward(conv, g!, b!, m!, v!, { training: false });
           conv.dispose();
           bn.saved.dispose();
           const f = ops.foldBatchNormIntoConv(wt!, bt!, g!, b!, m!, v!);
@@ -278,13 +323,15 @@ const cases: Case[] = [
       const one = engine.empty([1, 1, 1, 5]);
       const flat = engine.empty([6, 5]);
       const w = engine.empty([3, 3, 2, 5]);
-      expectThrows(() => ops.batchNorm2d(x, { gamma: v4, beta: v5 }, { training: true }), 'batchNorm2dApply', 'gamma', '[4]', '[5]', '[2, 3, 3, 5]');
+      expectThrows(() => ops.batchNorm2d(x, v4, v5, undefined, undefined, { training: true }), 'batchNorm2d', 'gamma', '[4]', '[5]', '[2, 3, 3, 5]');
+      expectThrows(() => ops.batchNorm2d(x, v5, v5, v4, v4, { training: true }), 'batchNorm2d', 'running mean', '[4]');
+      expectThrows(() => ops.batchNorm2dForward(one, v5, v5, undefined, undefined, { training: true }), 'batchNorm2dForward', 'more than one value');
       expectThrows(() => ops.batchNorm2dStats(x, v4, v4), 'batchNorm2dStats', 'running mean', '[4]');
       expectThrows(() => ops.batchNorm2dStats(x, v5, undefined), 'batchNorm2dStats', 'both');
       expectThrows(() => ops.batchNorm2dStats(one, undefined, undefined), 'batchNorm2dStats', 'more than one value', '[1, 1, 1, 5]');
       expectThrows(() => ops.batchNorm2dStats(flat, undefined, undefined), 'batchNorm2dStats', 'NHWC', '[6, 5]');
       expectThrows(() => ops.batchNorm2dStats(x, undefined, undefined, { momentum: 2 }), 'batchNorm2dStats', 'momentum');
-      expectThrows(() => ops.batchNorm2d(x, { gamma: v5, beta: v5 }, { training: false }), 'batchNorm2d', 'running statistics');
+      expectThrows(() => ops.batchNorm2d(x, v5, v5, undefined, undefined, { training: false }), 'batchNorm2d', 'running statistics');
       expectThrows(() => ops.batchNorm2dApply(x, v5, v5, v5), 'batchNorm2dApply', 'saved', '[2, 5]', '[5]');
       expectThrows(() => ops.batchNorm2dBackwardReduce(one, x, saved), 'batchNorm2dBackwardReduce', 'dy', '[1, 1, 1, 5]', '[2, 3, 3, 5]');
       expectThrows(() => ops.batchNorm2dBackwardInput(x, x, saved, v5, v4, true), 'batchNorm2dBackwardInput', 'grads', '[4]');

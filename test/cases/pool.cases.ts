@@ -2,7 +2,7 @@ import type { Engine } from '../../src/device/engine.js';
 import { HostTensor } from '../../src/graph/host.js';
 import type { Tensor } from '../../src/graph/tensor.js';
 import * as ops from '../../src/kernels/ops.js';
-import { checkOp, expectClose, gradCheck, randomHost, toGpu, toHost } from '../helpers/compare.js';
+import { autogradCheck, checkOp, expectClose, gradCheck, randomHost, toGpu, toHost } from '../helpers/compare.js';
 import { expectThrows, type Case, type Suite } from './types.js';
 
 const EXACT = { abs: 0, rel: 0 };
@@ -262,6 +262,28 @@ const cases: Case[] = [
           backward: (_, dy) => withGpu(engine, [dy], async ([d]) => [await readDispose(ops.adaptiveAvgPool2dBackward(d!, shape))]),
         });
       }
+    },
+  },
+  {
+    name: 'every pooling op is differentiable through autograd',
+    async run(engine) {
+      const shape = [2, 5, 7, 6];
+      const x = distinct(shape, 800);
+      const o = { kernel: 3, stride: 2, padding: 1 };
+      const checks: [string, (t: Tensor) => Tensor][] = [
+        ['maxPool2d', (t) => ops.maxPool2d(t, o)],
+        ['avgPool2d', (t) => ops.avgPool2d(t, { ...o, countIncludePad: false })],
+        ['globalAvgPool2d', (t) => ops.globalAvgPool2d(t)],
+        ['globalMaxPool2d', (t) => ops.globalMaxPool2d(t)],
+        ['channelMean', (t) => ops.channelMean(t)],
+        ['channelMax', (t) => ops.channelMax(t)],
+        ['adaptiveAvgPool2d', (t) => ops.adaptiveAvgPool2d(t, [3, 4])],
+      ];
+      for (const [what, fn] of checks) await autogradCheck(engine, `${what} via autograd`, fn, [x], { probes: 30 });
+      // The fused multi-output forms refuse inputs that would need a gradient.
+      const t = toGpu(engine, x).setRequiresGrad();
+      expectThrows(() => ops.maxPool2dWithIndices(t, o), 'maxPool2dWithIndices', 'autograd');
+      t.dispose();
     },
   },
   {
