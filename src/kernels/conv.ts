@@ -112,8 +112,9 @@ export interface Conv2d {
 
 /**
  * 2-D convolution of x [N, H, W, C_in] with w [kH, kW, C_in / groups, C_out] → [N, H_out, W_out, C_out].
- * With `activation: 'relu'` the backward ops expect dy already masked by the output's sign (the caller
- * applies the ReLU's gradient before conv2dBackward*).
+ * Autograd differentiates the fused form through the op's backward rule. Callers of conv2dBackward*
+ * directly must, with `activation: 'relu'`, pass dy already masked by the output's sign (the ReLU's
+ * gradient), and take dy itself as the residual's gradient.
  */
 export const conv2d: Conv2d = Object.assign((x: Tensor, w: Tensor, options: Conv2dOptions = {}) => conv2dFused(x, w, options.bias, options.residual, fusedOptions(options)), {
   opName: OP,
