@@ -22,3 +22,5 @@ export const suites: Suite[] = [runtimeSuite, elementwiseSuite, autogradSuite, m
 suites.push(optimSuite, safetensorsSuite);
 suites.push(attentionSuite);
 suites.push(modulesSuite);
+import { m4Suite } from './m4.cases.js';
+suites.push(m4Suite);
