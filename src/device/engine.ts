@@ -80,7 +80,7 @@ export class Engine {
     this.inFlight = new InFlight(waiter);
     this.runtime = new KernelRuntime(device, this.inFlight);
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-    this.pool = new BufferPool(device, usage, 'fergpu tensor');
+    this.pool = new BufferPool(device, usage, 'fergpu tensor', 'queue-ordered');
     this.readPool = new BufferPool(device, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'fergpu readback');
     this.runtime.onComplete.push((serial) => {
       this.pool.completed(serial);
@@ -139,7 +139,11 @@ export class Engine {
       typed = typedArrayFor(t.dtype, t.size);
       typed.set(data as ArrayLike<number>);
     }
-    if (t.size > 0) this.device.queue.writeBuffer(t.buffer, 0, typed.buffer, typed.byteOffset, t.size * BYTES_PER_ELEMENT);
+    if (t.size === 0) return;
+    // Recorded commands must reach the queue first: the buffer may have been recycled from a tensor that
+    // they still read (see BufferPool), and writeBuffer takes effect at the point of the queue it is called.
+    this.runtime.flush();
+    this.device.queue.writeBuffer(t.buffer, 0, typed.buffer, typed.byteOffset, t.size * BYTES_PER_ELEMENT);
   }
 
   /** Reads a tensor back: submits pending work, copies into a mappable buffer and waits. */

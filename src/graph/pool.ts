@@ -1,7 +1,11 @@
 /**
- * Pooled GPU buffers, bucketed by size. A released buffer waits until every submit that may have used it
- * has completed before it can be handed out again, so `queue.writeBuffer` into a recycled buffer can never
- * race with earlier work still reading it.
+ * Pooled GPU buffers, bucketed by size. Two reuse disciplines:
+ * - `queue-ordered` (tensor storage): a released buffer is reusable at once by GPU work recorded later. WebGPU
+ *   executes a queue's commands in order, with barriers between dispatches, so a later kernel writing the buffer
+ *   cannot overtake an earlier one reading it. The one host-side hazard, `queue.writeBuffer` landing before
+ *   still-unsubmitted commands, is closed by the engine, which submits recorded work before any host write.
+ *   Memory then stays flat over many steps recorded without a single wait.
+ * - `after-completion` (mappable readback buffers): reusable only once the submit that used it has completed.
  */
 
 export interface PoolStats {
@@ -32,6 +36,7 @@ export class BufferPool {
     private readonly device: GPUDevice,
     private readonly usage: GPUBufferUsageFlags,
     private readonly label: string,
+    private readonly reuse: 'queue-ordered' | 'after-completion' = 'after-completion',
   ) {}
 
   acquire(bytes: number): GPUBuffer {
@@ -53,7 +58,7 @@ export class BufferPool {
   release(buffer: GPUBuffer, serial: number, completedSerial: number): void {
     this.stats.liveBytes -= buffer.size;
     this.stats.pooledBytes += buffer.size;
-    if (serial <= completedSerial) this.putFree(buffer);
+    if (this.reuse === 'queue-ordered' || serial <= completedSerial) this.putFree(buffer);
     else this.pending.push({ buffer, serial });
   }
 

@@ -160,10 +160,11 @@ export class KernelRuntime {
     for (const kind of ['validation', 'out-of-memory', 'internal'] as const) {
       this.pendingErrors.push({ labels: batch.labels, kind, promise: this.device.popErrorScope() });
     }
-    const uniformBuffer = batch.uniformBuffer;
+    // The next batch may reuse this uniform buffer at once: its writeBuffer is a queue operation issued after
+    // this submit, so it cannot overtake the reads recorded here.
+    if (batch.uniformBuffer) this.freeUniformBuffers.push(batch.uniformBuffer);
     this.inFlight.track(this.device.queue.onSubmittedWorkDone()).then(() => {
       if (serial > this.completed) this.completed = serial;
-      if (uniformBuffer) this.freeUniformBuffers.push(uniformBuffer);
       for (const listener of this.onComplete) listener(serial);
     });
   }

@@ -2,6 +2,7 @@
 import { autogradSuite } from './autograd.cases.js';
 import { elementwiseSuite } from './elementwise.cases.js';
 import { modulesSuite } from './modules.cases.js';
+import { trainingSuite } from './training.cases.js';
 import { matmulSuite } from './matmul.cases.js';
 import { runtimeSuite } from './runtime.cases.js';
 import { reduceSuite } from './reduce.cases.js';
@@ -15,12 +16,16 @@ import { layernormSuite } from './layernorm.cases.js';
 import { dropoutSuite } from './dropout.cases.js';
 import type { Suite } from './types.js';
 import { attentionSuite } from './attention.cases.js';
+import { temporalSuite } from './temporal.cases.js';
 import { optimSuite } from './optim.cases.js';
 import { safetensorsSuite } from './safetensors.cases.js';
 
 export const suites: Suite[] = [runtimeSuite, elementwiseSuite, autogradSuite, matmulSuite, reduceSuite, layoutSuite, batchnormSuite, softmaxSuite, convSuite, poolSuite, gateSuite, layernormSuite, dropoutSuite];
 suites.push(optimSuite, safetensorsSuite);
 suites.push(attentionSuite);
-suites.push(modulesSuite);
+suites.push(modulesSuite, trainingSuite);
+suites.push(temporalSuite);
 import { m4Suite } from './m4.cases.js';
 suites.push(m4Suite);
+import { m3Suite } from './m3.cases.js';
+suites.push(m3Suite);

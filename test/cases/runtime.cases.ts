@@ -24,7 +24,7 @@ const cases: Case[] = [
     },
   },
   {
-    name: 'a released buffer is reused only after its submit completed; counters track it',
+    name: 'released buffers are reused in queue order; host writes submit recorded work first; counters track it',
     async run(engine) {
       await engine.sync();
       const before = engine.memory();
@@ -33,13 +33,15 @@ const cases: Case[] = [
       const live = engine.memory();
       check(live.liveBytes - before.liveBytes === 2 * bucketSize(4000), `live bytes grew by ${live.liveBytes - before.liveBytes}`);
       const buffer = b.buffer;
+      // b is read by recorded, unsubmitted work; its buffer is handed out again at once, for GPU-ordered writes.
+      const c = neg(b);
       b.dispose();
-      // Recorded but unsubmitted work used it: it must not come back yet.
-      const c = engine.empty([1000]);
-      check(c.buffer !== buffer, 'a buffer still used by recorded work was handed out again');
-      await engine.sync();
       const d = engine.empty([1000]);
-      check(d.buffer === buffer, 'a completed buffer of the same bucket was not reused');
+      check(d.buffer === buffer, 'a released buffer of the same bucket was not reused');
+      // A host write into the recycled buffer must not overtake the recorded neg(b).
+      engine.write(d, new Float32Array(1000).fill(-7));
+      expectClose(await c.read(), new Float32Array(1000).fill(-2), { abs: 0, rel: 0 }, 'neg read a buffer the host overwrote');
+      expectClose(await d.read(), new Float32Array(1000).fill(-7), { abs: 0, rel: 0 }, 'host write');
       const after = engine.memory();
       check(after.peakLiveBytes >= after.liveBytes, 'peak below live');
       [a, c, d].forEach((t) => t.dispose());
