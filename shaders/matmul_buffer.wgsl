@@ -1,9 +1,9 @@
-// C[b] = A[b]·B[b] from storage buffers, each invocation a TM×(4·TNV) register block. Loads use clamped
-// row/column indices so the inner loop has no bounds checks (results of clamped lanes are discarded).
-// Defines: TRANS_A (a is [K, M]), TRANS_B (b is [N, K]), VEC_A / VEC_B (the operand's contiguous axis is a
-// multiple of 4, so it is bound as vec4s and blocks load as vec4).
-const TM = 4u;
-const TNV = 2u;
+// C[b] = A[b]·B[b] from storage buffers, each invocation a 4 × 8 register block (workgroup 8 × 8: 32 rows ×
+// 64 columns). Loads use clamped row/column indices so the inner loop has no bounds checks (results of
+// clamped lanes are discarded). Defines: TRANS_A (a is [K, M]), TRANS_B (b is [N, K]), VEC_A / VEC_B (the
+// operand's contiguous axis is a multiple of 4, so it is bound as vec4s and blocks load as vec4).
+// Blocks travel as mat4x4f and accumulators are named registers, not loop-indexed arrays: SwiftShader keeps
+// such arrays in memory (several times slower there).
 const WG_X = 8u;
 const WG_Y = 8u;
 
@@ -24,125 +24,116 @@ fn eb(i: u32) -> f32 { return b[i]; }
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<vec4f>;
 
+// Column i: A[m0 + i, k .. k+3]. `rows`: element offsets of the 4 (clamped) rows at k = 0; `sa`: step per k.
+fn load_a(rows: vec4u, k: u32, sa: u32, m0: u32, ao: u32) -> mat4x4f {
+#if VEC_A
+#if TRANS_A
+  // M % 4 == 0 and m0 < M, so rows m0..m0+3 are one aligned vec4 per k: load 4 and transpose.
+  let M = params.M;
+  return transpose(mat4x4f(a[(ao + k * M + m0) >> 2u], a[(ao + (k + 1u) * M + m0) >> 2u],
+                           a[(ao + (k + 2u) * M + m0) >> 2u], a[(ao + (k + 3u) * M + m0) >> 2u]));
+#else
+  return mat4x4f(a[(rows.x + k) >> 2u], a[(rows.y + k) >> 2u], a[(rows.z + k) >> 2u], a[(rows.w + k) >> 2u]);
+#endif
+#else
+  let p = rows + vec4u(k * sa);
+  let s = sa;
+  return mat4x4f(vec4f(ea(p.x), ea(p.x + s), ea(p.x + 2u * s), ea(p.x + 3u * s)),
+                 vec4f(ea(p.y), ea(p.y + s), ea(p.y + 2u * s), ea(p.y + 3u * s)),
+                 vec4f(ea(p.z), ea(p.z + s), ea(p.z + 2u * s), ea(p.z + 3u * s)),
+                 vec4f(ea(p.w), ea(p.w + s), ea(p.w + 2u * s), ea(p.w + 3u * s)));
+#endif
+}
+
+// Column j: B[k + j, n .. n+3] for a group of 4 columns starting at n. `cols`: element offsets of the 4
+// (clamped) columns at k = 0; `sb`: step per k.
+fn load_b(cols: vec4u, k: u32, sb: u32, n: u32, bo: u32) -> mat4x4f {
+#if VEC_B
+#if TRANS_B
+  // K % 4 == 0: each column is contiguous along k; load 4 and transpose.
+  return transpose(mat4x4f(b[(cols.x + k) >> 2u], b[(cols.y + k) >> 2u], b[(cols.z + k) >> 2u], b[(cols.w + k) >> 2u]));
+#else
+  // N % 4 == 0: the group is one aligned vec4 per k; clamp the group start, not each column.
+  let N = params.N;
+  let q = (bo + min(n, N - 4u)) >> 2u;
+  let r = N >> 2u;
+  return mat4x4f(b[q + k * r], b[q + (k + 1u) * r], b[q + (k + 2u) * r], b[q + (k + 3u) * r]);
+#endif
+#else
+  let p = cols + vec4u(k * sb);
+  let s = sb;
+  return mat4x4f(vec4f(eb(p.x), eb(p.y), eb(p.z), eb(p.w)),
+                 vec4f(eb(p.x + s), eb(p.y + s), eb(p.z + s), eb(p.w + s)),
+                 vec4f(eb(p.x + 2u * s), eb(p.y + 2u * s), eb(p.z + 2u * s), eb(p.w + 2u * s)),
+                 vec4f(eb(p.x + 3u * s), eb(p.y + 3u * s), eb(p.z + 3u * s), eb(p.w + 3u * s)));
+#endif
+}
+
 @compute @workgroup_size(WG_X, WG_Y)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let M = params.M;
   let N = params.N;
   let K = params.K;
-  let m0 = params.m_base + gid.y * TM;
-  let n0 = gid.x * 4u * TNV;
+  let m0 = params.m_base + gid.y * 4u;
+  let n0 = gid.x * 8u;
   if (m0 >= M || n0 >= N) { return; }
   let bi = params.batch_base + gid.z;
   let offs = batch_offsets(bi);
   let ao = offs.x;
   let bo = offs.y;
 
-  // Element offsets of the (clamped) rows of A and columns of B this invocation reads.
-  var ar: array<u32, TM>;
-  for (var i = 0u; i < TM; i++) {
-    let m = min(m0 + i, M - 1u);
+  // Element offsets (at k = 0) of the clamped rows of A and columns of B this invocation reads.
+  let ms = min(vec4u(m0) + vec4u(0u, 1u, 2u, 3u), vec4u(M - 1u));
+  let na = min(vec4u(n0) + vec4u(0u, 1u, 2u, 3u), vec4u(N - 1u));
+  let nb = min(vec4u(n0) + vec4u(4u, 5u, 6u, 7u), vec4u(N - 1u));
 #if TRANS_A
-    ar[i] = ao + m;
+  let rows = vec4u(ao) + ms;
+  let sa = M;
 #else
-    ar[i] = ao + m * K;
-#endif
-  }
-  var bc: array<u32, 4 * TNV>;
-  for (var j = 0u; j < 4u * TNV; j++) {
-    let n = min(n0 + j, N - 1u);
-#if TRANS_B
-    bc[j] = bo + n * K;
-#else
-    bc[j] = bo + n;
-#endif
-  }
-#if TRANS_A
-  let sa = M; // step in a per k
-#else
+  let rows = vec4u(ao) + ms * K;
   let sa = 1u;
 #endif
 #if TRANS_B
+  let cols0 = vec4u(bo) + na * K;
+  let cols1 = vec4u(bo) + nb * K;
   let sb = 1u;
 #else
+  let cols0 = vec4u(bo) + na;
+  let cols1 = vec4u(bo) + nb;
   let sb = N;
 #endif
 
-  var acc: array<array<vec4f, TNV>, TM>;
+  var c00 = vec4f(0.0); var c01 = vec4f(0.0); var c10 = vec4f(0.0); var c11 = vec4f(0.0);
+  var c20 = vec4f(0.0); var c21 = vec4f(0.0); var c30 = vec4f(0.0); var c31 = vec4f(0.0);
   let k4 = K & ~3u;
   for (var k = 0u; k < k4; k += 4u) {
-    // av[i]: A[m0+i, k..k+3]
-    var av: array<vec4f, TM>;
-#if VEC_A
-#if TRANS_A
-    // M % 4 == 0, so rows m0..m0+3 are one aligned vec4 per k.
-    let c0 = a[(ao + k * M + m0) >> 2u];
-    let c1 = a[(ao + (k + 1u) * M + m0) >> 2u];
-    let c2 = a[(ao + (k + 2u) * M + m0) >> 2u];
-    let c3 = a[(ao + (k + 3u) * M + m0) >> 2u];
-    for (var i = 0u; i < TM; i++) { av[i] = vec4f(c0[i], c1[i], c2[i], c3[i]); }
-#else
-    for (var i = 0u; i < TM; i++) { av[i] = a[(ar[i] + k) >> 2u]; }
-#endif
-#else
-    for (var i = 0u; i < TM; i++) {
-      let p = ar[i] + k * sa;
-      av[i] = vec4f(ea(p), ea(p + sa), ea(p + 2u * sa), ea(p + 3u * sa));
-    }
-#endif
-    // bv[j][c]: B[k+j, n0+4c .. n0+4c+3]
-    var bv: array<array<vec4f, TNV>, 4>;
-#if VEC_B
-#if TRANS_B
-    for (var c = 0u; c < TNV; c++) {
-      let r0 = b[(bc[4u * c] + k) >> 2u];
-      let r1 = b[(bc[4u * c + 1u] + k) >> 2u];
-      let r2 = b[(bc[4u * c + 2u] + k) >> 2u];
-      let r3 = b[(bc[4u * c + 3u] + k) >> 2u];
-      for (var j = 0u; j < 4u; j++) { bv[j][c] = vec4f(r0[j], r1[j], r2[j], r3[j]); }
-    }
-#else
-    // N % 4 == 0: the block's columns are aligned vec4s; clamp the block start, not each column.
-    for (var c = 0u; c < TNV; c++) {
-      let n = min(n0 + 4u * c, N - 4u);
-      for (var j = 0u; j < 4u; j++) { bv[j][c] = b[(bo + (k + j) * N + n) >> 2u]; }
-    }
-#endif
-#else
-    for (var j = 0u; j < 4u; j++) {
-      let kk = (k + j) * sb;
-      for (var c = 0u; c < TNV; c++) {
-        bv[j][c] = vec4f(eb(bc[4u * c] + kk), eb(bc[4u * c + 1u] + kk), eb(bc[4u * c + 2u] + kk), eb(bc[4u * c + 3u] + kk));
-      }
-    }
-#endif
-    for (var i = 0u; i < TM; i++) {
-      for (var c = 0u; c < TNV; c++) {
-        acc[i][c] = fma(vec4f(av[i].x), bv[0][c], acc[i][c]);
-        acc[i][c] = fma(vec4f(av[i].y), bv[1][c], acc[i][c]);
-        acc[i][c] = fma(vec4f(av[i].z), bv[2][c], acc[i][c]);
-        acc[i][c] = fma(vec4f(av[i].w), bv[3][c], acc[i][c]);
-      }
-    }
+    let am = load_a(rows, k, sa, m0, ao);
+    let b0 = load_b(cols0, k, sb, n0, bo);
+    let b1 = load_b(cols1, k, sb, n0 + 4u, bo);
+    c00 += b0 * am[0]; c01 += b1 * am[0];
+    c10 += b0 * am[1]; c11 += b1 * am[1];
+    c20 += b0 * am[2]; c21 += b1 * am[2];
+    c30 += b0 * am[3]; c31 += b1 * am[3];
   }
   // K % 4 tail, scalar.
   for (var k = k4; k < K; k++) {
-    var brow: array<vec4f, TNV>;
-    for (var c = 0u; c < TNV; c++) {
-      let kk = k * sb;
-      brow[c] = vec4f(eb(bc[4u * c] + kk), eb(bc[4u * c + 1u] + kk), eb(bc[4u * c + 2u] + kk), eb(bc[4u * c + 3u] + kk));
-    }
-    for (var i = 0u; i < TM; i++) {
-      let x = ea(ar[i] + k * sa);
-      for (var c = 0u; c < TNV; c++) { acc[i][c] = fma(vec4f(x), brow[c], acc[i][c]); }
-    }
+    let pa = rows + vec4u(k * sa);
+    let av = vec4f(ea(pa.x), ea(pa.y), ea(pa.z), ea(pa.w));
+    let p0 = cols0 + vec4u(k * sb);
+    let p1 = cols1 + vec4u(k * sb);
+    let b0 = vec4f(eb(p0.x), eb(p0.y), eb(p0.z), eb(p0.w));
+    let b1 = vec4f(eb(p1.x), eb(p1.y), eb(p1.z), eb(p1.w));
+    c00 = fma(vec4f(av.x), b0, c00); c01 = fma(vec4f(av.x), b1, c01);
+    c10 = fma(vec4f(av.y), b0, c10); c11 = fma(vec4f(av.y), b1, c11);
+    c20 = fma(vec4f(av.z), b0, c20); c21 = fma(vec4f(av.z), b1, c21);
+    c30 = fma(vec4f(av.w), b0, c30); c31 = fma(vec4f(av.w), b1, c31);
   }
 
   let oo = bi * M * N;
-  var bq: array<vec4f, TNV>;
-  for (var c = 0u; c < TNV; c++) { bq[c] = bias4(n0 + 4u * c); }
-  for (var i = 0u; i < TM; i++) {
-    let m = m0 + i;
-    if (m >= M) { break; }
-    for (var c = 0u; c < TNV; c++) { store4(oo + m * N, n0 + 4u * c, acc[i][c], bq[c]); }
-  }
+  let bq0 = bias4(n0);
+  let bq1 = bias4(n0 + 4u);
+  store4(oo + m0 * N, n0, c00, bq0); store4(oo + m0 * N, n0 + 4u, c01, bq1);
+  if (m0 + 1u < M) { store4(oo + (m0 + 1u) * N, n0, c10, bq0); store4(oo + (m0 + 1u) * N, n0 + 4u, c11, bq1); }
+  if (m0 + 2u < M) { store4(oo + (m0 + 2u) * N, n0, c20, bq0); store4(oo + (m0 + 2u) * N, n0 + 4u, c21, bq1); }
+  if (m0 + 3u < M) { store4(oo + (m0 + 3u) * N, n0, c30, bq0); store4(oo + (m0 + 3u) * N, n0 + 4u, c31, bq1); }
 }
