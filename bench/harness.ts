@@ -179,7 +179,7 @@ export function resultsHeader(engine: Engine, suite: string, waits: readonly Wai
 
 const TABLE_ORDER = ['case', 'shape', 'wait', 'variant', 'ours_ms', 'ours_first_ms', 'anchor', 'anchor_ms', 'anchor_first_ms', 'ratio', 'gflops', 'anchor_gflops', 'gbps', 'peak_fraction'];
 /** Extra fields not worth a column. */
-const TABLE_SKIP = new Set(['ours_samples', 'anchor_samples', 'tune']);
+const TABLE_SKIP = new Set(['ours_samples', 'anchor_samples', 'tune', 'ceiling_source', 'chosen']);
 
 /** A plain-text table of rows: the known columns first, then any extra scalar field; all-null columns dropped. */
 export function formatTable(rows: readonly Row[]): string {

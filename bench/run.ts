@@ -7,7 +7,7 @@ import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { describeAdapter, type Engine } from '../src/device/engine.js';
 import { benchEngine, defaultResultsDir, formatTable, resultsHeader, writeResults, type Log, type Row, type Suite, type SuiteContext, type WaitMode } from './harness.js';
-import { ceilingsFor } from './suites/peak.js';
+import { ceilingsFor, type CeilingSource } from './suites/peak.js';
 import { SUITES } from './suites/index.js';
 
 export interface RunOptions {
@@ -18,6 +18,8 @@ export interface RunOptions {
   flags: Set<string>;
   /** Keep variant choices in ~/.cache/fergpu (off for tests). */
   persistTuning: boolean;
+  /** Where ceilings for peak_fraction come from when `peak` did not run first in this process. */
+  ceilings: CeilingSource;
 }
 
 export const USAGE = `usage: node dist/bench.js <suite...> [options]    (npm run bench -- <suite...> [options])
@@ -26,6 +28,8 @@ options:
   --wait polite|busy|both   wait mode(s) to measure (default both)
   --quick                   small sizes and few iterations (a smoke run)
   --out DIR                 where <suite>.json goes (default bench/results)
+  --ceilings measure|file   FMA ceiling for peak_fraction when 'peak' is not run first: measured now under
+                            the same load (default, a few seconds) or read from <out>/peak.json
   --list                    list the suites and their flags
 suite flags (matmul): --all-variants, --retune`;
 
@@ -35,7 +39,7 @@ export class UsageError extends Error {
 
 /** Parses the command line; throws UsageError naming the problem (and the suites, for an unknown one). */
 export function parseArgs(argv: readonly string[]): RunOptions | 'list' | 'help' {
-  const opts: RunOptions = { suites: [], waits: ['polite', 'busy'], quick: false, out: defaultResultsDir(), flags: new Set(), persistTuning: true };
+  const opts: RunOptions = { suites: [], waits: ['polite', 'busy'], quick: false, out: defaultResultsDir(), flags: new Set(), persistTuning: true, ceilings: 'measure' };
   const suiteFlags = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -54,6 +58,11 @@ export function parseArgs(argv: readonly string[]): RunOptions | 'list' | 'help'
       else if (w === 'polite' || w === 'busy') opts.waits = [w];
       else throw new UsageError(`--wait must be polite, busy or both, not '${w}'`);
     } else if (name === '--out') opts.out = value();
+    else if (name === '--ceilings') {
+      const c = value();
+      if (c !== 'measure' && c !== 'file') throw new UsageError(`--ceilings must be measure or file, not '${c}'`);
+      opts.ceilings = c;
+    }
     else if (name.startsWith('--')) suiteFlags.add(name.slice(2));
     else if (arg === 'all') opts.suites.push(...Object.keys(SUITES));
     else if (arg in SUITES) opts.suites.push(arg);
@@ -96,7 +105,7 @@ export async function runSuites(opts: RunOptions, log: Log = console.log, engine
         quick: opts.quick,
         log,
         resultsDir: opts.out,
-        ceilings: (wait) => ceilingsFor(eng, wait, opts.out),
+        ceilings: (wait) => ceilingsFor(eng, wait, opts.out, opts.ceilings, opts.quick),
         flags: opts.flags,
       };
       log(`\n== ${suite.name}: ${suite.description}`);

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatTable, makeRow, readResults, ROW_KEYS, summarise, timeAsync, timePair, validateRow, writeResults, type ResultsFile, type Row, type Timing } from '../bench/harness.js';
 import { parseArgs, runSuites, UsageError } from '../bench/run.js';
-import { ceilingsFor, fmaExpected } from '../bench/suites/peak.js';
+import { runMatmul } from '../bench/suites/matmul.js';
+import { matmulKernel } from '../src/kernels/matmul.js';
+import { ceilingsFor, ceilingsFromFile, fmaExpected } from '../bench/suites/peak.js';
 import { testEngine } from './helpers/node-engine.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fergpu-bench-'));
@@ -92,6 +94,9 @@ describe('command line', () => {
     expect(o !== 'list' && o !== 'help' && [...o.flags]).toEqual(['retune']);
     expect(parseArgs(['peak'])).toMatchObject({ waits: ['polite', 'busy'], quick: false });
     expect(parseArgs(['--list'])).toBe('list');
+    expect(parseArgs(['matmul', '--ceilings', 'file'])).toMatchObject({ ceilings: 'file' });
+    expect(parseArgs(['matmul'])).toMatchObject({ ceilings: 'measure' });
+    expect(() => parseArgs(['matmul', '--ceilings', 'guess'])).toThrow(/--ceilings must be measure or file/);
   });
 
   it('names the suites when one is unknown', () => {
@@ -141,7 +146,7 @@ describe('peak suite', () => {
   it('runs quick in both wait modes and writes well-formed rows', async () => {
     const engine = await testEngine();
     const lines: string[] = [];
-    const [result] = await runSuites({ suites: ['peak'], waits: ['polite', 'busy'], quick: true, out: dir, flags: new Set(), persistTuning: false }, (l) => lines.push(l), engine);
+    const [result] = await runSuites({ suites: ['peak'], waits: ['polite', 'busy'], quick: true, out: dir, flags: new Set(), persistTuning: false, ceilings: 'measure' }, (l) => lines.push(l), engine);
     const file = JSON.parse(readFileSync(result!.path, 'utf8')) as ResultsFile;
     expect(file).toMatchObject({ suite: 'peak', wait: 'both', quick: true });
     expect(file.device).toContain(engine.adapter.description);
@@ -162,10 +167,54 @@ describe('peak suite', () => {
     expect(Math.abs(c.fmaGflops - g) / g).toBeLessThan(1e-3);
   });
 
+  it('reads ceilings from a full peak.json of the same device only', () => {
+    const sub = join(dir, 'file-ceilings');
+    const rows = [
+      makeRow({ case: 'fma vec4 chains', shape: 's', wait: 'busy', ours: timing(10), flops: 5e8, fmaCeiling: 50 }),
+      makeRow({ case: 'copy buffer->buffer', shape: 's', wait: 'busy', ours: timing(10), bytes: 3e7 }),
+      makeRow({ case: 'copy texture->buffer', shape: 's', wait: 'busy', ours: timing(10), bytes: 4e7 }),
+      makeRow({ case: 'copyBufferToBuffer (driver)', shape: 's', wait: 'busy', ours: timing(10), bytes: 9e7 }),
+    ];
+    const file: ResultsFile = { suite: 'peak', device: 'dev A', dawn: '0', node: '', wait: 'busy', quick: false, date: '', cpus: 2, load_1m: { before: 0, after: 0 }, rows };
+    writeResults(sub, file);
+    // The driver's copy is a reference, not a ceiling: the best kernel copy is 4 GB/s.
+    expect(ceilingsFromFile(sub, 'dev A', 'busy')).toEqual({ wait: 'busy', fmaGflops: 50, copyGbps: 4, source: 'peak.json' });
+    expect(ceilingsFromFile(sub, 'dev B', 'busy')).toBeUndefined();
+    expect(ceilingsFromFile(sub, 'dev A', 'polite')).toBeUndefined();
+    writeResults(sub, { ...file, quick: true });
+    expect(ceilingsFromFile(sub, 'dev A', 'busy')).toBeUndefined();
+  });
+
   it('checks the FMA kernel against a replay that depends on the loop count', () => {
     const cfg = { invocations: 4, iters: 100, chains: 2, unroll: 4, workgroup: 64 };
     const a = fmaExpected(cfg, 3);
     const b = fmaExpected({ ...cfg, iters: 200 }, 3);
     expect(a.every((x, i) => x !== b[i])).toBe(true);
+  });
+});
+
+describe('matmul suite', () => {
+  it('times ours against tfjs-webgpu on tiny shapes and records the chosen variant', async () => {
+    const engine = await testEngine();
+    const rows = await runMatmul(
+      { engine, waits: ['busy'], quick: true, log: () => {}, resultsDir: dir, flags: new Set(), ceilings: async (wait) => ({ wait, fmaGflops: 100, copyGbps: 1, source: 'this run' }) },
+      [
+        { name: 'odd', batch: 1, M: 5, K: 7, N: 3 },
+        { name: 'fused', batch: 2, M: 4, K: 9, N: 6, transB: true, fused: 'relu' },
+      ],
+      { tune: false }, // tuning times every variant on 512³: too slow for a unit test
+    );
+    expect(rows.map((r) => [r.case, r.shape])).toEqual([
+      ['odd', '5x7x3'],
+      ['fused', '2x4x9x6'],
+    ]);
+    for (const r of rows) {
+      validateRow(r);
+      expect(r).toMatchObject({ anchor: 'tfjs-webgpu', wait: 'busy', chosen: true, fma_ceiling: 100, tune: 'skipped' });
+      expect(engine.variants.supported(matmulKernel)).toContain(r.variant);
+      expect(r.peak_fraction).toBeCloseTo(r.gflops! / 100, 3);
+      // Both compute the same product (tfjs as the reference).
+      expect(r.max_rel_diff).toBeLessThan(1e-5);
+    }
   });
 });

@@ -112,16 +112,18 @@ export function matmulTiming(quick: boolean): TimeOptions {
   return quick ? { budgetMs: 150, minIterations: 2, maxIterations: 10 } : { budgetMs: 1500, minIterations: 3, maxIterations: 50 };
 }
 
-export async function runMatmul(ctx: SuiteContext, cases = ctx.quick ? MATMUL_QUICK_CASES : MATMUL_CASES): Promise<Row[]> {
+/** `tune: false` skips engine.variants.tune() (tests: tuning compiles and times every variant). */
+export async function runMatmul(ctx: SuiteContext, cases = ctx.quick ? MATMUL_QUICK_CASES : MATMUL_CASES, opts: { tune?: boolean } = {}): Promise<Row[]> {
   const { engine, log } = ctx;
   // Variant choice first (measured now unless a choice for this device is remembered; --retune forces it).
   const t0 = performance.now();
-  const tuned: TuneResult[] = await engine.variants.tune(undefined, { force: ctx.flags.has('retune') });
+  const tuned: TuneResult[] = opts.tune === false ? [] : await engine.variants.tune(undefined, { force: ctx.flags.has('retune') });
   const tuneMs = performance.now() - t0;
   const mm = tuned.find((t) => t.kernel === matmulKernel.name);
   const chosen = engine.variants.pick(matmulKernel).name;
   const chosenTiming = mm?.timings.find((t) => t.variant === chosen);
-  log(`matmul: variant ${chosen} (${mm ? `tuned now in ${(tuneMs / 1000).toFixed(1)} s: ${mm.timings.map((t) => `${t.variant} ${t.medianMs.toFixed(1)} ms`).join(', ')}` : 'remembered for this device'})`);
+  const how = mm ? `tuned now in ${(tuneMs / 1000).toFixed(1)} s: ${mm.timings.map((t) => `${t.variant} ${t.medianMs.toFixed(1)} ms`).join(', ')}` : opts.tune === false ? 'not tuned' : 'remembered for this device';
+  log(`matmul: variant ${chosen} (${how})`);
   const variants = ctx.flags.has('all-variants') ? engine.variants.supported(matmulKernel) : [chosen];
 
   const tf = await tfjsWebGPU();
@@ -143,7 +145,8 @@ export async function runMatmul(ctx: SuiteContext, cases = ctx.quick ? MATMUL_QU
               out.dispose();
             }
           };
-          const ceiling = (await ctx.ceilings(wait)).fmaGflops;
+          const ceilings = await ctx.ceilings(wait);
+          const ceiling = ceilings.fmaGflops;
           for (const variant of variants) {
             // Forcing only when timing every variant: otherwise the engine's own pick is what is measured.
             if (variants.length > 1) engine.variants.force(matmulKernel.name, variant);
@@ -161,8 +164,10 @@ export async function runMatmul(ctx: SuiteContext, cases = ctx.quick ? MATMUL_QU
               extra: {
                 variant,
                 chosen: variant === chosen,
+                fma_ceiling: Number(ceiling.toFixed(2)),
+                ceiling_source: ceilings.source,
                 max_rel_diff: Number(check.toPrecision(2)),
-                tune: mm ? { ms: Math.round(tuneMs), first_ms: chosenTiming ? Math.round(chosenTiming.firstMs) : null, timings: mm.timings } : 'remembered',
+                tune: mm ? { ms: Math.round(tuneMs), first_ms: chosenTiming ? Math.round(chosenTiming.firstMs) : null, timings: mm.timings } : opts.tune === false ? 'skipped' : 'remembered',
               },
             });
             if (check > 1e-3) log(`matmul: WARNING ${c.name} differs from tfjs by ${check.toExponential(2)} (relative)`);

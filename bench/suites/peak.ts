@@ -241,6 +241,8 @@ export async function timeDriverCopy(engine: Engine, elements: number, opts: Tim
 
 /** Ceilings measured in this process, by wait mode (the peak suite fills it; ceilingsFor reads it first). */
 const measured = new Map<WaitMode, Ceilings>();
+/** Ceilings measured on the spot for --quick runs: reused within the run, never in place of full ones. */
+const measuredQuick = new Map<WaitMode, Ceilings>();
 
 const FMA_CASE = 'fma vec4 chains';
 const copyCase = (s: CopySource) => `copy ${s}->buffer`;
@@ -313,23 +315,30 @@ export function ceilingsFromFile(resultsDir: string, device: string, wait: WaitM
   return { wait, fmaGflops: fma, copyGbps: copy, source: 'peak.json' };
 }
 
+export type CeilingSource = 'measure' | 'file';
+
 /**
- * The ceilings for peak_fraction in a wait mode: measured earlier in this process, else the last full
- * bench/results/peak.json of the same device, else measured now on smaller problems (a few seconds).
+ * The ceilings for peak_fraction in a wait mode. Measured earlier in this process (by the peak suite) if so;
+ * else with `from: 'measure'` (the default) measured now on smaller problems (a few seconds), so that the
+ * fraction compares figures taken under the same load; with `from: 'file'` read from the last full
+ * bench/results/peak.json of the same device, falling back to measuring.
  */
-export async function ceilingsFor(engine: Engine, wait: WaitMode, resultsDir: string): Promise<Ceilings> {
-  const known = measured.get(wait) ?? ceilingsFromFile(resultsDir, describeAdapter(engine.adapter), wait);
+export async function ceilingsFor(engine: Engine, wait: WaitMode, resultsDir: string, from: CeilingSource = 'measure', quick = false): Promise<Ceilings> {
+  const known =
+    measured.get(wait) ??
+    (from === 'file' ? ceilingsFromFile(resultsDir, describeAdapter(engine.adapter), wait) : undefined) ??
+    (quick ? measuredQuick.get(wait) : undefined);
   if (known) return known;
   const previous = engine.inFlight.waiter;
   setWaitMode(engine, wait);
   try {
-    const time = { budgetMs: 600, minIterations: 5, maxIterations: 30 };
-    const fma: FmaConfig = { ...FMA_DEFAULT, invocations: 16384, iters: 2048 };
-    const copy: CopyConfig = { ...COPY_DEFAULT, elements: 4 << 20 };
+    const time = quick ? { budgetMs: 150, minIterations: 3, maxIterations: 20 } : { budgetMs: 800, minIterations: 5, maxIterations: 30 };
+    const fma: FmaConfig = { ...FMA_DEFAULT, invocations: quick ? 4096 : 16384, iters: quick ? 512 : 2048 };
+    const copy: CopyConfig = { ...COPY_DEFAULT, elements: quick ? 1 << 20 : 4 << 20 };
     const f = await timeFma(engine, fma, time);
     const c = await timeCopy(engine, copy, time);
     const result: Ceilings = { wait, fmaGflops: fmaFlops(fma) / (f.medianMs * 1e6), copyGbps: copyBytes(copy) / (c.medianMs * 1e6), source: 'quick measurement' };
-    measured.set(wait, result);
+    (quick ? measuredQuick : measured).set(wait, result);
     return result;
   } finally {
     engine.setWaiter(previous);
