@@ -31,7 +31,7 @@ options:
   --ceilings measure|file   FMA ceiling for peak_fraction when 'peak' is not run first: measured now under
                             the same load (default, a few seconds) or read from <out>/peak.json
   --list                    list the suites and their flags
-suite flags (matmul): --all-variants, --retune`;
+  suite flags, e.g. matmul --all-variants, --retune: see --list`;
 
 export class UsageError extends Error {
   override name = 'UsageError';
