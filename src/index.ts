@@ -20,3 +20,12 @@ export {
   CheckpointMismatchError, checkpointMismatches, decodeSafetensors, encodeSafetensors, engineDTypeOf, loadTensors, parseSafetensorsHeader, safetensorsMetadata, saveTensors, SafetensorsError,
   type ExpectedTensor, type SafetensorsData, type SafetensorsDType, type SafetensorsEntry, type SafetensorsHeader, type SafetensorsTensorInfo,
 } from './io/safetensors.js';
+export { Module, type StateEntry, type TorchLayout } from './models/module.js';
+export { Flatten, Layer, Linear, ReLU, Sequential, Sigmoid, Tanh, type LinearOptions } from './models/layers/basic.js';
+export { Conv2d, type Conv2dLayerOptions } from './models/layers/conv.js';
+export { BatchNorm2d, type BatchNorm2dOptions } from './models/layers/batchnorm.js';
+export { AdaptiveAvgPool2d, AvgPool2d, GlobalMaxPool2d, MaxPool2d } from './models/layers/pool.js';
+export { Dropout, LayerNorm } from './models/layers/norm.js';
+export { kaimingUniformDefault, Rng } from './models/random.js';
+export { attentionPenalty, l2Penalty } from './models/losses.js';
+export { loadModule, saveModule } from './models/checkpoint.js';
