@@ -4,4 +4,5 @@ import type { Suite } from '../harness.js';
 export const SUITES: Record<string, () => Promise<Suite>> = {
   peak: async () => (await import('./peak.js')).peakSuite,
   matmul: async () => (await import('./matmul.js')).matmulSuite,
+  conv: async () => (await import('./conv.js')).convSuite,
 };
