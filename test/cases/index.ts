@@ -29,3 +29,5 @@ import { m4Suite } from './m4.cases.js';
 suites.push(m4Suite);
 import { m3Suite } from './m3.cases.js';
 suites.push(m3Suite);
+import { m5Suite } from './m5.cases.js';
+suites.push(m5Suite);
