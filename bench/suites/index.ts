@@ -5,4 +5,5 @@ export const SUITES: Record<string, () => Promise<Suite>> = {
   peak: async () => (await import('./peak.js')).peakSuite,
   matmul: async () => (await import('./matmul.js')).matmulSuite,
   conv: async () => (await import('./conv.js')).convSuite,
+  attention: async () => (await import('./attention.js')).attentionSuite,
 };

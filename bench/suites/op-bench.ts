@@ -8,7 +8,7 @@ import type { Engine } from '../../src/device/engine.js';
 import type { Waiter } from '../../src/device/waiter.js';
 import type { Tensor } from '../../src/graph/tensor.js';
 import type { TunableKernel, TuneResult } from '../../src/kernels/variants.js';
-import { makeRow, setWaitMode, timeAsync, timePair, withWaiter, type Row, type SuiteContext, type Tf, type TimeOptions, type Timing } from '../harness.js';
+import { makeRow, setWaitMode, tfjsWebGPU, timeAsync, timePair, withWaiter, type Row, type SuiteContext, type Tf, type TimeOptions, type Timing } from '../harness.js';
 
 /** A tfjs tensor as far as these suites use it. */
 export type TfTensor = ReturnType<Tf['tensor']>;
@@ -28,6 +28,21 @@ export async function tfSync(tf: Tf, waiter: Waiter): Promise<void> {
   backend.endComputePassEncoder();
   backend.submitQueue();
   await withWaiter(waiter, () => backend.device.queue.onSubmittedWorkDone());
+}
+
+let gradients: Promise<unknown> | undefined;
+
+/**
+ * tfjs-webgpu with tfjs's gradient functions registered (tf.grads, optimisers). tfjs-core's Node bundle has
+ * none (the `@tensorflow/tfjs` union package registers them); its ESM registration module is bundled into the
+ * benchmark by path. It registers into tfjs's global registry, and its ops run on the global tfjs engine
+ * (tfjs-core is written to tolerate a second copy), so it must load after tfjsWebGPU() created that engine.
+ */
+export async function tfjsWithGradients(): Promise<Tf> {
+  const tf = await tfjsWebGPU();
+  gradients ??= import('../../node_modules/@tensorflow/tfjs-core/dist/register_all_gradients.js');
+  await gradients;
+  return tf;
 }
 
 export function disposeAll(x: Tensor | Tensor[] | Record<string, Tensor | null | undefined> | null | undefined): void {
