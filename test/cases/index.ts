@@ -31,3 +31,5 @@ import { m3Suite } from './m3.cases.js';
 suites.push(m3Suite);
 import { m5Suite } from './m5.cases.js';
 suites.push(m5Suite);
+import { m2Suite } from './m2.cases.js';
+suites.push(m2Suite);
