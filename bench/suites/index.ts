@@ -6,4 +6,5 @@ export const SUITES: Record<string, () => Promise<Suite>> = {
   matmul: async () => (await import('./matmul.js')).matmulSuite,
   conv: async () => (await import('./conv.js')).convSuite,
   attention: async () => (await import('./attention.js')).attentionSuite,
+  train: async () => (await import('./train.js')).trainSuite,
 };
