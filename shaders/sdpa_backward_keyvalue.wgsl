@@ -92,11 +92,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let dl = delta[bh * n + row];
       for (var c = 0u; c < BC; c++) {
         let key = min(c0 + c, m - 1u);
-        let s = total[r * BC + c] * params.scale + mask_at(b, h, row, key);
+        let s = part[r * BC + c] * params.scale + mask_at(b, h, row, key);
         let live = r0 + r < n && s >= NEG_BIG && lr >= NEG_BIG;
         let p = select(0.0, exp(s - lr), live);
         part[r * BC + c] = p;
-        part[TILE + r * BC + c] = p * (total[TILE + r * BC + c] - dl);
+        part[TILE + r * BC + c] = p * (part[TILE + r * BC + c] - dl);
       }
     }
     for (var r = 0u; r < BR; r++) {

@@ -66,7 +66,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var lrow: array<f32, BR>;
   for (var r = 0u; r < BR; r++) {
     let row = min(r0 + r, n - 1u);
-    dlt[r] = total[r];
+    dlt[r] = part[r];
     lrow[r] = lse[bh * n + row];
   }
   if (g < count && lid == 0u) {
@@ -106,10 +106,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
         let key = c0 + c;
         var ds = 0.0;
         if (key < m) {
-          let s = total[r * BC + c] * params.scale + mask_at(b, h, row, key);
+          let s = part[r * BC + c] * params.scale + mask_at(b, h, row, key);
           let live = s >= NEG_BIG && lrow[r] >= NEG_BIG;
           let p = select(0.0, exp(s - lrow[r]), live);
-          ds = p * (total[TILE + r * BC + c] - dlt[r]);
+          ds = p * (part[TILE + r * BC + c] - dlt[r]);
         }
         part[r * BC + c] = ds;
       }

@@ -24,6 +24,15 @@ fn mask_at(b: u32, h: u32, r: u32, c: u32) -> f32 {
 #endif
 }
 
+#if SINGLE
+// The workgroup is exactly one subgroup (devices with a fixed subgroup size): subgroupAdd alone reduces, with
+// no workgroup memory and no barrier (barriers are what costs most on CPU adapters such as lavapipe).
+fn claim_slot() -> u32 { return 0u; }
+
+fn reduce_workgroup(part: ptr<function, array<f32, NP>>, lid: u32, slot: u32) {
+  for (var p = 0u; p < NP; p++) { (*part)[p] = subgroupAdd((*part)[p]); }
+}
+#else
 #if SUBGROUPS
 // One row of partial sums per subgroup; SLOTS = WG / the device's smallest subgroup size.
 var<workgroup> red: array<f32, {{SLOTS}}u * NP>;
@@ -44,8 +53,8 @@ fn claim_slot() -> u32 {
 #endif
 }
 
-// total[p] = Σ over the workgroup of part[p]. Starts and ends with a barrier's worth of ordering: `red` is
-// written after every reader of the previous call passed its final barrier, and `total` is readable after.
+// part[p] ← Σ over the workgroup of part[p], in every invocation. `red` is written only after every reader of
+// the previous call passed its second barrier, and `total` likewise.
 fn reduce_workgroup(part: ptr<function, array<f32, NP>>, lid: u32, slot: u32) {
 #if SUBGROUPS
   for (var p = 0u; p < NP; p++) { (*part)[p] = subgroupAdd((*part)[p]); }
@@ -69,4 +78,6 @@ fn reduce_workgroup(part: ptr<function, array<f32, NP>>, lid: u32, slot: u32) {
   }
 #endif
   workgroupBarrier();
+  for (var p = 0u; p < NP; p++) { (*part)[p] = total[p]; }
 }
+#endif

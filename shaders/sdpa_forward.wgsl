@@ -80,7 +80,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       for (var c = 0u; c < BC; c++) {
         let key = c0 + c;
         var s = params.neg_inf;
-        if (key < m) { s = total[r * BC + c] * params.scale + mask_at(b, h, row, key); }
+        if (key < m) { s = part[r * BC + c] * params.scale + mask_at(b, h, row, key); }
         part[r * BC + c] = s;
         tmax = max(tmax, s);
       }

@@ -26,8 +26,13 @@ import commonWgsl from '../../shaders/sdpa_common.wgsl';
 import forwardWgsl from '../../shaders/sdpa_forward.wgsl';
 import backwardQueryWgsl from '../../shaders/sdpa_backward_query.wgsl';
 import backwardKeyValueWgsl from '../../shaders/sdpa_backward_keyvalue.wgsl';
+import forwardTextureWgsl from '../../shaders/sdpa_forward_texture.wgsl';
+import backwardQueryTextureWgsl from '../../shaders/sdpa_backward_query_texture.wgsl';
+import backwardKeyValueTextureWgsl from '../../shaders/sdpa_backward_keyvalue_texture.wgsl';
+import packWgsl from '../../shaders/matmul_pack.wgsl';
 import { defineOp, type Op, type Plan } from './op.js';
 import type { Binding } from './runtime.js';
+import { texturePool, type PooledTexture } from './texture-pool.js';
 import { Uniforms } from './uniforms.js';
 import { registerTunable, type TunableKernel, type Variant } from './variants.js';
 
@@ -60,6 +65,11 @@ const kernels = {
   forward: { name: 'sdpa_forward', code: `${forwardWgsl}\n${commonWgsl}` },
   query: { name: 'sdpa_backward_query', code: `${backwardQueryWgsl}\n${commonWgsl}` },
   keyValue: { name: 'sdpa_backward_keyvalue', code: `${backwardKeyValueWgsl}\n${commonWgsl}` },
+  forwardTexture: { name: 'sdpa_forward_texture', code: `${forwardTextureWgsl}\n${commonWgsl}` },
+  queryTexture: { name: 'sdpa_backward_query_texture', code: `${backwardQueryTextureWgsl}\n${commonWgsl}` },
+  keyValueTexture: { name: 'sdpa_backward_keyvalue_texture', code: `${backwardKeyValueTextureWgsl}\n${commonWgsl}` },
+  // The matmul operand packer: rows × cols of each layer into zero-padded rgba32float texels.
+  pack: { name: 'matmul_pack', code: packWgsl },
 };
 
 // ------------------------------------------------------------------------------------------- checks
@@ -103,10 +113,31 @@ function checkBackward(op: string, dout: TensorMeta, q: TensorMeta, k: TensorMet
 
 // ------------------------------------------------------------------------------------------ planning
 
+/**
+ * The kernel family of one launch. `texture` and `single`: the workgroup is exactly one subgroup (devices
+ * with a fixed subgroup size), each lane holds features/SG of every row or key it owns, tiles are reduced by
+ * subgroupAdd alone (no workgroup memory, no barrier — on CPU adapters such as lavapipe barriers are the main
+ * cost, and they make compiles slow); `texture` also reads its operands from textures. `subgroup`: about 8
+ * features per invocation over 32–256 invocations, subgroupAdd then one row per subgroup in workgroup memory.
+ * `workgroup`: the same with workgroup memory only.
+ */
+type Mode = 'texture' | 'single' | 'subgroup' | 'workgroup';
+type VariantName = 'single-texture' | 'single' | 'subgroup' | 'workgroup';
+
+/** The families a variant tries in order: the single-subgroup ones step aside when a lane's state or the textures would be too large. */
+const FAMILIES: Record<VariantName, Mode[]> = {
+  'single-texture': ['texture', 'single', 'subgroup', 'workgroup'],
+  single: ['single', 'subgroup', 'workgroup'],
+  subgroup: ['subgroup', 'workgroup'],
+  workgroup: ['workgroup'],
+};
+
 interface Tiles {
+  mode: Mode;
   WG: number;
   BR: number;
   BC: number;
+  /** Features per invocation (buffer kernels) or feature quads per lane (texture kernels). */
   QPT: number;
   CPT: number;
   NP: number;
@@ -119,35 +150,90 @@ function pow2Ceil(x: number): number {
   return 2 ** Math.ceil(Math.log2(Math.max(1, x)));
 }
 
+/** Floats a lane of a single-subgroup kernel keeps for its rows (or keys): tiles grow while they fit. */
+const SINGLE_BUDGET = 256;
 /**
- * Workgroup size from the feature sizes (about 8 features per invocation, 32 to 256 invocations), tile sizes
- * from the kind and sequence lengths, all within the device's workgroup-memory and invocation limits.
+ * Beyond this for one row (or key), a single-subgroup kernel gives way to the next family. The texture kernels'
+ * loops are unrolled by the compiler, and past this size compiles take many seconds; the buffer kernels' loops
+ * then stay rolled, so they take wide features (M5's 2048) and compile quickly.
  */
-function planTiles(engine: Engine, subgroups: boolean, kind: Kind, plan: SdpaPlan): Tiles {
+const SINGLE_MAX = { texture: 512, single: 2048 };
+/** Staging pays off only when the kernel reads each K/V (or Q/dO) row at least this many times, */
+const MIN_REUSE = 4;
+/** and when the problem is big enough (multiply-adds per (batch, head)) that three more dispatches do not dominate. */
+const MIN_TEXTURE_WORK = 2 ** 22;
+
+function planTiles(engine: Engine, mode: Mode, kind: Kind, plan: SdpaPlan): Tiles | null {
+  const { d, dv } = plan;
+  const minSg = Math.max(1, engine.adapter.subgroupMinSize ?? 4);
+  if (mode === 'texture' || mode === 'single') {
+    const WG = engine.fixedSubgroupSize;
+    if (WG === undefined || !engine.features.has('subgroups')) return null;
+    const tex = mode === 'texture';
+    // Per-lane floats for one query row's q (and dO) or one key's k and v slices.
+    const QPT = tex ? Math.ceil(Math.ceil(d / 4) / WG) : Math.ceil(d / WG);
+    const CPT = tex ? Math.ceil(Math.ceil(dv / 4) / WG) : Math.ceil(dv / WG);
+    const qf = tex ? 4 * QPT : QPT;
+    const cf = tex ? 4 * CPT : CPT;
+    const unit = kind === 'forward' ? qf + cf : kind === 'query' ? 2 * qf + cf : 2 * (qf + cf) + (tex ? qf + cf : 0);
+    if (unit > SINGLE_MAX[mode]) return null;
+    const fit = (perUnit: number, len: number) => {
+      let t = Math.min(8, pow2Ceil(len));
+      while (t > 1 && t * perUnit > SINGLE_BUDGET) t /= 2;
+      return t;
+    };
+    let BR: number;
+    let BC: number;
+    if (kind === 'forward') [BR, BC] = [fit(qf + cf, plan.n), 4];
+    else if (kind === 'query') [BR, BC] = [fit(2 * qf + cf, plan.n), 4];
+    else [BR, BC] = [tex ? 1 : 4, fit(2 * (qf + cf), plan.m)];
+    const NP = kind === 'forward' ? BR * BC : 2 * BR * BC;
+    return { mode, WG, BR, BC, QPT, CPT, NP, SLOTS: 1 };
+  }
+  if (mode === 'subgroup' && !engine.features.has('subgroups')) return null;
   const maxInv = Math.min(256, engine.limits.maxComputeInvocationsPerWorkgroup);
-  let WG = Math.min(maxInv, Math.max(32, pow2Ceil(Math.ceil(Math.max(plan.d, plan.dv) / 8))));
-  if (!subgroups) WG = Math.min(WG, 64);
+  let WG = Math.min(mode === 'workgroup' ? 64 : maxInv, Math.max(32, pow2Ceil(Math.ceil(Math.max(d, dv) / 8))));
   let BR: number;
   let BC: number;
   let NP: number;
-  if (kind === 'forward') {
-    BR = Math.min(4, pow2Ceil(plan.n));
-    BC = subgroups ? 8 : 4;
-    NP = BR * BC;
-  } else if (kind === 'query') {
-    BR = Math.min(4, pow2Ceil(plan.n));
-    BC = 4;
-    NP = 2 * BR * BC;
-  } else {
-    BC = Math.min(4, pow2Ceil(plan.m));
-    BR = 4;
-    NP = 2 * BR * BC;
-  }
-  const minSg = Math.max(1, engine.adapter.subgroupMinSize ?? 4);
+  if (kind === 'forward') [BR, BC] = [Math.min(4, pow2Ceil(plan.n)), mode === 'workgroup' ? 4 : 8];
+  else if (kind === 'query') [BR, BC] = [Math.min(4, pow2Ceil(plan.n)), 4];
+  else [BR, BC] = [4, Math.min(4, pow2Ceil(plan.m))];
+  NP = kind === 'forward' ? BR * BC : 2 * BR * BC;
   const budget = engine.limits.maxComputeWorkgroupStorageSize;
-  const bytes = (wg: number) => 4 * NP * ((subgroups ? Math.ceil(wg / minSg) : wg) + 1) + 16;
+  const bytes = (wg: number) => 4 * NP * ((mode === 'subgroup' ? Math.ceil(wg / minSg) : wg) + 1) + 16;
   while (bytes(WG) > budget && WG > 8) WG /= 2;
-  return { WG, BR, BC, QPT: Math.ceil(plan.d / WG), CPT: Math.ceil(plan.dv / WG), NP, SLOTS: Math.max(1, Math.ceil(WG / minSg)) };
+  return { mode, WG, BR, BC, QPT: Math.ceil(d / WG), CPT: Math.ceil(dv / WG), NP, SLOTS: Math.max(1, Math.ceil(WG / minSg)) };
+}
+
+/** Rows of the staging textures: a multiple of every tile height (≤ 8). */
+function padRows(x: number): number {
+  return Math.max(8, Math.ceil(x / 8) * 8);
+}
+
+/** Whether the texture kernel fits the texture limits and re-reads its operands enough to repay the staging. */
+function texturesFit(engine: Engine, t: Tiles, kind: Kind, plan: SdpaPlan): boolean {
+  const dim = engine.limits.maxTextureDimension2D;
+  const layers = plan.B * plan.H;
+  const reuse = kind === 'keyValue' ? Math.ceil(plan.m / t.BC) : Math.ceil(plan.n / t.BR);
+  return (
+    reuse >= MIN_REUSE &&
+    plan.n * plan.m * (plan.d + plan.dv) >= MIN_TEXTURE_WORK &&
+    engine.limits.maxStorageTexturesPerShaderStage >= 4 &&
+    Math.max(t.QPT, t.CPT) * t.WG <= dim &&
+    padRows(Math.max(plan.n, plan.m)) <= dim &&
+    layers > 0 &&
+    layers <= engine.limits.maxTextureArrayLayers
+  );
+}
+
+/** The first family of the variant that can run this kernel on this problem. */
+function choose(engine: Engine, variant: VariantName, kind: Kind, plan: SdpaPlan): Tiles {
+  for (const mode of FAMILIES[variant]) {
+    const t = planTiles(engine, mode, kind, plan);
+    if (t && (mode !== 'texture' || texturesFit(engine, t, kind, plan))) return t;
+  }
+  throw new Error(`sdpa: no kernel family of variant '${variant}' runs ${shapeLabel(plan)} on this device`);
 }
 
 function uniforms(plan: SdpaPlan, blocks: number): Uniforms {
@@ -158,8 +244,19 @@ function uniforms(plan: SdpaPlan, blocks: number): Uniforms {
     .u32Array(plan.maskStrides ?? [0, 0, 0, 0], 1);
 }
 
-function defines(t: Tiles, subgroups: boolean, plan: SdpaPlan): Record<string, number> {
-  return { WG: t.WG, BR: t.BR, BC: t.BC, QPT: t.QPT, CPT: t.CPT, NP: t.NP, SLOTS: t.SLOTS, SUBGROUPS: subgroups ? 1 : 0, MASK: plan.maskStrides ? 1 : 0 };
+function defines(t: Tiles, plan: SdpaPlan): Record<string, number> {
+  const tex = t.mode === 'texture';
+  return {
+    WG: t.WG,
+    BR: t.BR,
+    BC: t.BC,
+    ...(tex ? { QQ: t.QPT, CQ: t.CPT } : { QPT: t.QPT, CPT: t.CPT }),
+    NP: t.NP,
+    SLOTS: t.SLOTS,
+    SUBGROUPS: t.mode === 'workgroup' ? 0 : 1,
+    SINGLE: t.mode === 'single' || tex ? 1 : 0,
+    MASK: plan.maskStrides ? 1 : 0,
+  };
 }
 
 function shapeLabel(plan: SdpaPlan): string {
@@ -198,22 +295,49 @@ interface Problem {
   mask?: Tensor | undefined;
 }
 
-function useSubgroups(engine: Engine): boolean {
-  return engine.variants.pick(sdpaKernel).name === 'subgroup';
+function variantOf(engine: Engine): VariantName {
+  return engine.variants.pick(sdpaKernel).name as VariantName;
 }
 
-function launchForward(engine: Engine, p: Problem, subgroups: boolean, out: Tensor, lse: Binding): void {
-  const { plan } = p;
-  const t = planTiles(engine, subgroups, 'forward', plan);
-  const blocks = Math.ceil(plan.n / t.BR);
+/** Copies [layers, rows, cols] into a texture array padded with zeros to rowsP × colsQ texels. */
+function stageTexture(engine: Engine, src: Tensor, layers: number, rows: number, cols: number, colsQ: number, label: string): PooledTexture {
+  const rowsP = padRows(rows);
+  const tex = texturePool(engine).acquire(colsQ, rowsP, layers);
   engine.runtime.dispatch({
-    kernel: kernels.forward,
-    defines: defines(t, subgroups, plan),
-    label: `sdpa ${shapeLabel(plan)}`,
-    uniforms: uniforms(plan, blocks),
-    bindings: [p.q.binding(), p.k.binding(), p.v.binding(), out.binding(), lse, ...(p.mask ? [p.mask.binding()] : [])],
-    grid: plan.B * plan.H * blocks,
+    kernel: kernels.pack,
+    label: `${label} stage`,
+    uniforms: new Uniforms().u32(rows, cols, rowsP, colsQ, cols, 1, rows * cols, 0),
+    bindings: [src.binding(), { view: tex.view }],
+    grid: [Math.ceil(colsQ / 8), Math.ceil(rowsP / 8), layers],
   });
+  return tex;
+}
+
+/** Stages the given [B, H, rows, features] tensors for the texture kernels; `release` returns them to the pool. */
+function stageAll(engine: Engine, t: Tiles, plan: SdpaPlan, label: string, list: [Tensor, number, 'q' | 'v'][]): { views: Binding[]; release(): void } {
+  const layers = plan.B * plan.H;
+  const texs = list.map(([x, rows, kind]) => stageTexture(engine, x, layers, rows, kind === 'q' ? plan.d : plan.dv, (kind === 'q' ? t.QPT : t.CPT) * t.WG, label));
+  return {
+    views: texs.map((x) => ({ view: x.view })),
+    release: () => texs.forEach((x) => texturePool(engine).release(x)),
+  };
+}
+
+const maskBindings = (mask: Tensor | undefined): Binding[] => (mask ? [mask.binding()] : []);
+
+function launchForward(engine: Engine, p: Problem, variant: VariantName, out: Tensor, lse: Binding): void {
+  const { plan } = p;
+  const t = choose(engine, variant, 'forward', plan);
+  const blocks = Math.ceil(plan.n / t.BR);
+  const label = `sdpa[${t.mode}] ${shapeLabel(plan)}`;
+  const common = { defines: defines(t, plan), label, uniforms: uniforms(plan, blocks), grid: plan.B * plan.H * blocks };
+  if (t.mode === 'texture') {
+    const s = stageAll(engine, t, plan, label, [[p.q, plan.n, 'q'], [p.k, plan.m, 'q'], [p.v, plan.m, 'v']]);
+    engine.runtime.dispatch({ ...common, kernel: kernels.forwardTexture, bindings: [...s.views, out.binding(), lse, ...maskBindings(p.mask)] });
+    s.release();
+    return;
+  }
+  engine.runtime.dispatch({ ...common, kernel: kernels.forward, bindings: [p.q.binding(), p.k.binding(), p.v.binding(), out.binding(), lse, ...maskBindings(p.mask)] });
 }
 
 interface BackwardInputs extends Problem {
@@ -223,53 +347,61 @@ interface BackwardInputs extends Problem {
 }
 
 /** The backward kernels: the query side always (it computes the row deltas), the key/value side when asked. */
-function launchBackward(engine: Engine, b: BackwardInputs, want: { dq: boolean; kv: boolean }): { dq: Tensor; dk: Tensor | null; dv: Tensor | null } {
+function launchBackward(engine: Engine, b: BackwardInputs, want: { kv: boolean }): { dq: Tensor; dk: Tensor | null; dv: Tensor | null } {
   const { plan } = b;
-  const subgroups = useSubgroups(engine);
-  const maskBinding = b.mask ? [b.mask.binding()] : [];
+  const variant = variantOf(engine);
   const dq = engine.empty(b.q.shape);
   const delta = engine.empty([plan.B, plan.H, plan.n]);
+  const tq = choose(engine, variant, 'query', plan);
+  const tk = want.kv ? choose(engine, variant, 'keyValue', plan) : null;
+  const label = `sdpaBackward ${shapeLabel(plan)}`;
+  // Both kernels read the same staged textures when both are texture kernels.
+  const needTex = tq.mode === 'texture' || tk?.mode === 'texture';
+  const staged = needTex ? stageAll(engine, tq.mode === 'texture' ? tq : tk!, plan, label, [[b.q, plan.n, 'q'], [b.k, plan.m, 'q'], [b.v, plan.m, 'v'], [b.dout, plan.n, 'v']]) : null;
   try {
-    const tq = planTiles(engine, subgroups, 'query', plan);
     const rowBlocks = Math.ceil(plan.n / tq.BR);
+    const qBindings = tq.mode === 'texture' ? [...staged!.views, b.out.binding()] : [b.q.binding(), b.k.binding(), b.v.binding(), b.out.binding(), b.dout.binding()];
     engine.runtime.dispatch({
-      kernel: kernels.query,
-      defines: defines(tq, subgroups, plan),
-      label: `sdpaBackward query ${shapeLabel(plan)}`,
+      kernel: tq.mode === 'texture' ? kernels.queryTexture : kernels.query,
+      defines: defines(tq, plan),
+      label: `${label} query[${tq.mode}]`,
       uniforms: uniforms(plan, rowBlocks),
-      bindings: [b.q.binding(), b.k.binding(), b.v.binding(), b.out.binding(), b.dout.binding(), b.lse, delta.binding(), dq.binding(), ...maskBinding],
+      bindings: [...qBindings, b.lse, delta.binding(), dq.binding(), ...maskBindings(b.mask)],
       grid: plan.B * plan.H * rowBlocks,
     });
-    if (!want.kv) return { dq, dk: null, dv: null };
+    if (!tk) return { dq, dk: null, dv: null };
     const dk = engine.empty(b.k.shape);
     const dv = engine.empty(b.v.shape);
-    const tk = planTiles(engine, subgroups, 'keyValue', plan);
     const keyBlocks = Math.ceil(plan.m / tk.BC);
+    const kvBindings = tk.mode === 'texture' ? staged!.views : [b.q.binding(), b.k.binding(), b.v.binding(), b.dout.binding()];
     engine.runtime.dispatch({
-      kernel: kernels.keyValue,
-      defines: defines(tk, subgroups, plan),
-      label: `sdpaBackward key/value ${shapeLabel(plan)}`,
+      kernel: tk.mode === 'texture' ? kernels.keyValueTexture : kernels.keyValue,
+      defines: defines(tk, plan),
+      label: `${label} key/value[${tk.mode}]`,
       uniforms: uniforms(plan, keyBlocks),
-      bindings: [b.q.binding(), b.k.binding(), b.v.binding(), b.dout.binding(), b.lse, delta.binding(), dk.binding(), dv.binding(), ...maskBinding],
+      bindings: [...kvBindings, b.lse, delta.binding(), dk.binding(), dv.binding(), ...maskBindings(b.mask)],
       grid: plan.B * plan.H * keyBlocks,
     });
     return { dq, dk, dv };
   } finally {
     delta.dispose();
+    staged?.release();
   }
 }
 
-function variant(name: string, supported: (e: Engine) => boolean): Variant<Problem> {
+function variant(name: VariantName, supported: (e: Engine) => boolean): Variant<Problem> {
   return {
     name,
     supported,
     run(engine, p) {
       const { out, tail } = emptyWithTail(engine, p.plan.shape, p.plan.B * p.plan.H * p.plan.n);
-      launchForward(engine, p, name === 'subgroup', out, tail);
+      launchForward(engine, p, name, out, tail);
       return out;
     },
   };
 }
+
+const singleSupported = (e: Engine) => e.features.has('subgroups') && e.fixedSubgroupSize !== undefined && e.fixedSubgroupSize >= 4 && e.fixedSubgroupSize <= e.limits.maxComputeInvocationsPerWorkgroup;
 
 /** Random values in [-1, 1) for the tuning sample. */
 function randomData(n: number, seed: number): Float32Array {
@@ -285,7 +417,12 @@ function randomData(n: number, seed: number): Float32Array {
 /** The reduction variant serves the forward and both backward kernels. */
 export const sdpaKernel: TunableKernel<Problem> = registerTunable<Problem>({
   name: 'sdpa',
-  variants: [variant('subgroup', (e) => e.features.has('subgroups')), variant('workgroup', () => true)],
+  variants: [
+    variant('single-texture', (e) => singleSupported(e) && e.limits.maxStorageTexturesPerShaderStage >= 3),
+    variant('single', singleSupported),
+    variant('subgroup', (e) => e.features.has('subgroups')),
+    variant('workgroup', () => true),
+  ],
   sample(engine) {
     const [B, H, n, d] = [1, 2, 128, 256];
     const q = engine.tensor(randomData(B * H * n * d, 1), [B, H, n, d]);
@@ -424,7 +561,7 @@ export const sdpa: Op<SdpaArgs, SdpaPlan> = defineOp<SdpaArgs, SdpaPlan>({
       const [q, k, v, out, mask] = saved as [Tensor, Tensor, Tensor, Tensor, Tensor | undefined];
       const engine = q.engine;
       const wantKv = Boolean(needsGrad[1] || needsGrad[2]);
-      const g = launchBackward(engine, { plan, q, k, v, mask, dout: dy, out, lse: lseTail(out, 'sdpa backward') }, { dq: Boolean(needsGrad[0]), kv: wantKv });
+      const g = launchBackward(engine, { plan, q, k, v, mask, dout: dy, out, lse: lseTail(out, 'sdpa backward') }, { kv: wantKv });
       const grads: (Tensor | null)[] = [g.dq, g.dk, g.dv];
       if (mask) grads.push(null);
       return grads;
@@ -462,7 +599,7 @@ function backwardOp(name: string, pick: 'dq' | 'dk' | 'dv'): Op<BackwardArgs, Sd
     },
     gpu(plan, dout, q, k, v, out, lse, options) {
       const base = { ...plan, shape: [plan.B, plan.H, plan.n, plan.dv] };
-      const g = launchBackward(q.engine, { plan: base, q, k, v, mask: options?.mask, dout, out, lse: lse.binding() }, { dq: true, kv: pick !== 'dq' });
+      const g = launchBackward(q.engine, { plan: base, q, k, v, mask: options?.mask, dout, out, lse: lse.binding() }, { kv: pick !== 'dq' });
       const keep = g[pick]!;
       for (const t of [g.dq, g.dk, g.dv]) if (t && t !== keep) t.dispose();
       return keep;
@@ -483,7 +620,7 @@ export const sdpaBackwardValue = backwardOp('sdpaBackwardValue', 'dv');
 /** All three gradients of sdpa in two kernels (query side, then key/value side). */
 export function sdpaBackward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, options?: SdpaOptions): { dq: Tensor; dk: Tensor; dv: Tensor } {
   const plan = checkBackward('sdpaBackward', dout, q, k, v, out, lse, options);
-  const g = launchBackward(q.engine, { plan, q, k, v, mask: options?.mask, dout, out, lse: lse.binding() }, { dq: true, kv: true });
+  const g = launchBackward(q.engine, { plan, q, k, v, mask: options?.mask, dout, out, lse: lse.binding() }, { kv: true });
   return { dq: g.dq, dk: g.dk!, dv: g.dv! };
 }
 

@@ -67,3 +67,27 @@ export {
   type SdpaOptions,
   type SdpaPlan,
 } from './attention.js';
+export {
+  frameAttentionPool,
+  frameAttentionPoolBackward,
+  frameAttentionPoolBackwardFeatures,
+  frameAttentionPoolBackwardWeights,
+  temporalFrameWeights,
+  temporalLogSoftmaxPool,
+  temporalSoftmaxPool,
+  temporalSoftmaxPoolBackward,
+  temporalSoftmaxPooling,
+  temporalSoftmaxPoolLoss,
+  type PoolReduction,
+  type TemporalPoolGrads,
+  type TemporalPoolingOptions,
+} from './temporal.js';
+export {
+  affineGrid,
+  affineGridBackward,
+  gridSample,
+  gridSampleBackward,
+  gridSampleBackwardGrid,
+  gridSampleBackwardInput,
+  type GridSampleOptions,
+} from './spatial-transformer.js';

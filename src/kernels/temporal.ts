@@ -1,0 +1,546 @@
+/**
+ * Pooling over the frames of a clip, fused, with backward:
+ *
+ * - Temporal softmax pooling (M2, eqs. 5–6 of Aminbeidokhti et al.): scores o [N, T, E] (frames × classes) go
+ *   through ONE softmax over all T·E entries of a clip, p(c, f); its marginals are the clip's class
+ *   distribution p(c) = Σ_f p(c, f) and the frame importances p(f) = Σ_c p(c, f), and the loss is −log p(y).
+ *   log p(c) is computed as LSE_f(o[·, c]) − LSE(o), so it stays finite where p(c) underflows. One kernel
+ *   (shaders/temporal_pool.wgsl) writes any subset of {p(c), log p(c), p(f), p(c, f), −log p(y)}; one backward
+ *   kernel sums the gradients of whichever outputs have one.
+ * - Frame attention pooling (M1, eqs. 3–4 of Meng et al.): positive weights w [N, T] (sigmoid outputs),
+ *   a_i = w_i / Σ_j w_j, out = Σ_i a_i f_i [N, D], in one pass; backward to w and to f.
+ *
+ * Losses follow the cross-entropy op: labels are an i32 tensor [N] or a host array (range-checked on the host;
+ * an out-of-range label in a tensor gives NaN), 'mean' gives [1] and 'none' gives [N].
+ */
+import type { Engine } from '../device/engine.js';
+import { assert, fmtShape } from '../device/errors.js';
+import { HostTensor, type TensorMeta } from '../graph/host.js';
+import type { Tensor } from '../graph/tensor.js';
+import poolWgsl from '../../shaders/temporal_pool.wgsl';
+import poolBackwardWgsl from '../../shaders/temporal_pool_backward.wgsl';
+import framePoolWgsl from '../../shaders/frame_attention_pool.wgsl';
+import frameBackwardFeaturesWgsl from '../../shaders/frame_attention_backward_features.wgsl';
+import frameBackwardWeightsWgsl from '../../shaders/frame_attention_backward_weights.wgsl';
+import { defineMultiOp, type MultiOp, type MultiPlan } from './multi-op.js';
+import { defineOp, type Op, type Plan } from './op.js';
+import type { Binding } from './runtime.js';
+import { checkLabelsArg, hostLabels, labelsBinding, type Labels } from './softmax.js';
+import { Uniforms } from './uniforms.js';
+
+const kernels = {
+  pool: { name: 'temporal_pool', code: poolWgsl },
+  poolBackward: { name: 'temporal_pool_backward', code: poolBackwardWgsl },
+  frame: { name: 'frame_attention_pool', code: framePoolWgsl },
+  frameFeatures: { name: 'frame_attention_backward_features', code: frameBackwardFeaturesWgsl },
+  frameWeights: { name: 'frame_attention_backward_weights', code: frameBackwardWeightsWgsl },
+};
+
+export type PoolReduction = 'mean' | 'none';
+type LabelMeta = TensorMeta | readonly number[] | Int32Array;
+type HostLabels = HostTensor | readonly number[] | Int32Array;
+
+// ================================================================================ temporal softmax pooling
+
+interface ScoresPlan extends Plan {
+  N: number;
+  T: number;
+  E: number;
+}
+
+function checkScores(op: string, scores: TensorMeta): { N: number; T: number; E: number } {
+  assert(scores.dtype === 'f32', op, () => `scores must be f32, got ${scores.dtype} ${fmtShape(scores.shape)}`);
+  assert(scores.shape.length === 3, op, () => `scores must be [N, T, E] (clips, frames, classes), got ${fmtShape(scores.shape)}`);
+  const [N, T, E] = scores.shape as [number, number, number];
+  assert(T > 0 && E > 0, op, () => `scores ${fmtShape(scores.shape)} need at least one frame and one class`);
+  return { N, T, E };
+}
+
+function checkReduction(op: string, reduction: PoolReduction): void {
+  assert(reduction === 'mean' || reduction === 'none', op, () => `reduction must be 'mean' or 'none', got '${String(reduction)}'`);
+}
+
+/** Which outputs a launch of the forward kernel writes. */
+interface PoolOutputs {
+  probs?: Tensor;
+  logProbs?: Tensor;
+  frameWeights?: Tensor;
+  joint?: Tensor;
+  loss?: { tensor: Tensor; labels: Labels; mean: boolean };
+}
+
+function launchPool(scores: Tensor, N: number, T: number, E: number, outs: PoolOutputs): void {
+  const engine = scores.engine;
+  const bindings: Binding[] = [scores.binding()];
+  const defines: Record<string, number> = { PROBS: 0, LOGP: 0, COLUMNS: 0, FRAMES: 0, JOINT: 0, LOSS: 0, MEAN: 0 };
+  let release = () => {};
+  if (outs.loss) {
+    const l = labelsBinding(engine, outs.loss.labels);
+    release = l.release;
+    bindings.push(l.binding, outs.loss.tensor.binding());
+    Object.assign(defines, { LOSS: 1, MEAN: outs.loss.mean ? 1 : 0, B_LOSS: 3 });
+  }
+  const add = (key: string, bkey: string, t: Tensor | undefined) => {
+    if (!t) return;
+    bindings.push(t.binding());
+    defines[key] = 1;
+    defines[bkey] = bindings.length;
+  };
+  add('PROBS', 'B_PROBS', outs.probs);
+  add('LOGP', 'B_LOGP', outs.logProbs);
+  add('FRAMES', 'B_FRAMES', outs.frameWeights);
+  add('JOINT', 'B_JOINT', outs.joint);
+  defines.COLUMNS = defines.PROBS! || defines.LOGP!;
+  // A batch-mean loss is summed by one workgroup walking every clip; otherwise one workgroup per clip.
+  const grid = outs.loss?.mean ? 1 : N;
+  engine.runtime.dispatch({
+    kernel: kernels.pool,
+    defines,
+    label: `temporalSoftmaxPool ${fmtShape([N, T, E])}`,
+    uniforms: new Uniforms().u32(N, T, E, grid).f32(NaN),
+    bindings,
+    grid,
+  });
+  release();
+}
+
+/** Upstream gradients of the pooled outputs (any subset). */
+export interface TemporalPoolGrads {
+  probs?: Tensor;
+  logProbs?: Tensor;
+  frameWeights?: Tensor;
+  /** Gradient of the loss ([1] for 'mean', [N] for 'none'); needs `labels`. */
+  loss?: Tensor;
+}
+
+interface HostTemporalPoolGrads {
+  probs?: HostTensor;
+  logProbs?: HostTensor;
+  frameWeights?: HostTensor;
+  loss?: HostTensor;
+}
+
+function launchPoolBackward(scores: Tensor, N: number, T: number, E: number, g: TemporalPoolGrads, labels: Labels | undefined, mean: boolean): Tensor {
+  const engine = scores.engine;
+  const dscores = engine.empty([N, T, E]);
+  const bindings: Binding[] = [scores.binding(), dscores.binding()];
+  const defines: Record<string, number> = { GP: 0, GL: 0, GF: 0, LOSS: 0, MEAN: 0 };
+  const add = (key: string, t: Tensor | undefined) => {
+    if (!t) return;
+    bindings.push(t.binding());
+    defines[key] = 1;
+    defines[`B_${key}`] = bindings.length;
+  };
+  add('GP', g.probs);
+  add('GL', g.logProbs);
+  add('GF', g.frameWeights);
+  let release = () => {};
+  if (g.loss) {
+    const l = labelsBinding(engine, labels!);
+    release = l.release;
+    add('GLOSS', g.loss);
+    bindings.push(l.binding);
+    Object.assign(defines, { LOSS: 1, MEAN: mean ? 1 : 0, B_LABELS: bindings.length });
+  }
+  engine.runtime.dispatch({
+    kernel: kernels.poolBackward,
+    defines,
+    label: `temporalSoftmaxPoolBackward ${fmtShape([N, T, E])}`,
+    uniforms: new Uniforms().u32(N, T, E, N),
+    bindings,
+    grid: N,
+  });
+  release();
+  return dscores;
+}
+
+// ---------------------------------------------------------------------------------- CPU reference
+
+interface PoolRef {
+  probs: HostTensor;
+  logProbs: HostTensor;
+  frameWeights: HostTensor;
+  joint: HostTensor;
+  /** Per clip −log p(y), when labels were given. */
+  losses?: Float64Array;
+  lse: Float64Array;
+  colLse: Float64Array;
+}
+
+function poolRef(scores: HostTensor, labels?: ArrayLike<number>): PoolRef {
+  const [N, T, E] = scores.shape as [number, number, number];
+  const r: PoolRef = {
+    probs: HostTensor.zeros([N, E]),
+    logProbs: HostTensor.zeros([N, E]),
+    frameWeights: HostTensor.zeros([N, T]),
+    joint: HostTensor.zeros([N, T, E]),
+    lse: new Float64Array(N),
+    colLse: new Float64Array(N * E),
+  };
+  const o = (n: number, f: number, c: number) => scores.data[(n * T + f) * E + c]!;
+  for (let n = 0; n < N; n++) {
+    let mx = -Infinity;
+    for (let i = 0; i < T * E; i++) mx = Math.max(mx, scores.data[n * T * E + i]!);
+    let z = 0;
+    for (let i = 0; i < T * E; i++) z += Math.exp(scores.data[n * T * E + i]! - mx);
+    const lse = mx + Math.log(z);
+    r.lse[n] = lse;
+    for (let c = 0; c < E; c++) {
+      let cm = -Infinity;
+      for (let f = 0; f < T; f++) cm = Math.max(cm, o(n, f, c));
+      let s = 0;
+      for (let f = 0; f < T; f++) s += Math.exp(o(n, f, c) - cm);
+      const cl = cm + Math.log(s);
+      r.colLse[n * E + c] = cl;
+      r.logProbs.data[n * E + c] = cl - lse;
+      r.probs.data[n * E + c] = Math.exp(cl - lse);
+    }
+    for (let f = 0; f < T; f++) {
+      let s = 0;
+      for (let c = 0; c < E; c++) {
+        const j = Math.exp(o(n, f, c) - lse);
+        r.joint.data[(n * T + f) * E + c] = j;
+        s += j;
+      }
+      r.frameWeights.data[n * T + f] = s;
+    }
+  }
+  if (labels) {
+    r.losses = new Float64Array(N);
+    for (let n = 0; n < N; n++) {
+      const y = labels[n]!;
+      r.losses[n] = Number.isInteger(y) && y >= 0 && y < E ? r.lse[n]! - r.colLse[n * E + y]! : NaN;
+    }
+  }
+  return r;
+}
+
+function lossTensor(losses: Float64Array, mean: boolean): HostTensor {
+  if (!mean) return HostTensor.from(losses, [losses.length]);
+  return HostTensor.from([losses.reduce((a, b) => a + b, 0) / losses.length], [1]);
+}
+
+function poolBackwardRef(scores: HostTensor, g: HostTemporalPoolGrads, labels: ArrayLike<number> | undefined, mean: boolean): HostTensor {
+  const [N, T, E] = scores.shape as [number, number, number];
+  const r = poolRef(scores, labels);
+  const d = HostTensor.zeros([N, T, E]);
+  for (let n = 0; n < N; n++) {
+    let sumGp = 0;
+    let sumGl = 0;
+    let sumGf = 0;
+    for (let c = 0; c < E; c++) {
+      if (g.probs) sumGp += g.probs.data[n * E + c]! * r.probs.data[n * E + c]!;
+      if (g.logProbs) sumGl += g.logProbs.data[n * E + c]!;
+    }
+    if (g.frameWeights) for (let f = 0; f < T; f++) sumGf += g.frameWeights.data[n * T + f]! * r.frameWeights.data[n * T + f]!;
+    const gLoss = g.loss ? (mean ? g.loss.data[0]! / N : g.loss.data[n]!) : 0;
+    const y = labels?.[n];
+    for (let f = 0; f < T; f++) {
+      for (let c = 0; c < E; c++) {
+        const i = (n * T + f) * E + c;
+        const o = scores.data[i]!;
+        const J = Math.exp(o - r.lse[n]!);
+        let v = 0;
+        if (g.probs) v += J * (g.probs.data[n * E + c]! - sumGp);
+        if (g.logProbs) v += Math.exp(o - r.colLse[n * E + c]!) * g.logProbs.data[n * E + c]! - J * sumGl;
+        if (g.frameWeights) v += J * (g.frameWeights.data[n * T + f]! - sumGf);
+        if (g.loss) v += gLoss * (J - (c === y ? Math.exp(o - r.colLse[n * E + c]!) : 0));
+        d.data[i] = v;
+      }
+    }
+  }
+  return d;
+}
+
+// ------------------------------------------------------------------------------------------- ops
+
+type PoolOutput = 'probs' | 'logProbs' | 'frameWeights';
+
+function pooledOp(name: string, output: PoolOutput): Op<[scores: Tensor], ScoresPlan> {
+  return defineOp<[scores: Tensor], ScoresPlan>({
+    name,
+    check(scores) {
+      const { N, T, E } = checkScores(name, scores);
+      return { shape: output === 'frameWeights' ? [N, T] : [N, E], dtype: 'f32', N, T, E };
+    },
+    gpu(plan, scores) {
+      const out = scores.engine.empty(plan.shape);
+      if (plan.N > 0) launchPool(scores, plan.N, plan.T, plan.E, { [output]: out });
+      return out;
+    },
+    cpu: (_plan, scores) => poolRef(scores)[output],
+    backward: {
+      save: ([scores]) => [scores],
+      grad: ({ plan, saved }, dy) => [launchPoolBackward(saved[0]!, plan.N, plan.T, plan.E, { [output]: dy }, undefined, false)],
+    },
+  });
+}
+
+/** p(c | clip) = Σ_f softmax over all T·E scores: [N, T, E] → [N, E]. */
+export const temporalSoftmaxPool = pooledOp('temporalSoftmaxPool', 'probs');
+/** log p(c | clip), via log-sum-exp (M2's logits): [N, T, E] → [N, E]. */
+export const temporalLogSoftmaxPool = pooledOp('temporalLogSoftmaxPool', 'logProbs');
+/** p(f | clip) = Σ_c p(c, f), the frame importances: [N, T, E] → [N, T]. */
+export const temporalFrameWeights = pooledOp('temporalFrameWeights', 'frameWeights');
+
+interface LossPlan extends ScoresPlan {
+  mean: boolean;
+}
+
+function checkLoss(op: string, scores: TensorMeta, labels: LabelMeta, reduction: PoolReduction): LossPlan {
+  const { N, T, E } = checkScores(op, scores);
+  checkReduction(op, reduction);
+  assert(N > 0, op, () => `scores ${fmtShape(scores.shape)} need at least one clip for a loss`);
+  checkLabelsArg(op, labels, N, E);
+  const mean = reduction === 'mean';
+  return { shape: mean ? [1] : [N], dtype: 'f32', N, T, E, mean };
+}
+
+/** −log p(y | clip) (eq. 6), the mean over clips ([1]) or per clip ([N]). */
+export const temporalSoftmaxPoolLoss = defineOp<[scores: Tensor, labels: Labels, reduction?: PoolReduction], LossPlan>({
+  name: 'temporalSoftmaxPoolLoss',
+  check: (scores, labels, reduction = 'mean') => checkLoss('temporalSoftmaxPoolLoss', scores, labels, reduction),
+  gpu(plan, scores, labels) {
+    const loss = scores.engine.empty(plan.shape);
+    launchPool(scores, plan.N, plan.T, plan.E, { loss: { tensor: loss, labels, mean: plan.mean } });
+    return loss;
+  },
+  cpu(plan, scores, labels) {
+    return lossTensor(poolRef(scores, hostLabels(labels as unknown as HostLabels)).losses!, plan.mean);
+  },
+  backward: {
+    save: ([scores, labels]) => [scores, ...(isTensor(labels) ? [labels] : [])],
+    grad({ plan, args, saved }, dy) {
+      const labels = isTensor(args[1]) ? saved[1]! : args[1];
+      const d = launchPoolBackward(saved[0]!, plan.N, plan.T, plan.E, { loss: dy }, labels, plan.mean);
+      return isTensor(args[1]) ? [d, null] : [d];
+    },
+  },
+});
+
+function isTensor(x: unknown): x is Tensor {
+  return typeof x === 'object' && x !== null && 'storage' in x && 'shape' in x;
+}
+
+interface BackwardPlan extends ScoresPlan {
+  mean: boolean;
+}
+
+function checkGrads(op: string, scores: TensorMeta, g: { probs?: TensorMeta; logProbs?: TensorMeta; frameWeights?: TensorMeta; loss?: TensorMeta }, labels: LabelMeta | undefined, reduction: PoolReduction): BackwardPlan {
+  const { N, T, E } = checkScores(op, scores);
+  checkReduction(op, reduction);
+  const expect: [keyof typeof g, number[]][] = [
+    ['probs', [N, E]],
+    ['logProbs', [N, E]],
+    ['frameWeights', [N, T]],
+    ['loss', reduction === 'mean' ? [1] : [N]],
+  ];
+  for (const [key, shape] of expect) {
+    const t = g[key];
+    if (t) assert(t.dtype === 'f32' && t.shape.join() === shape.join(), op, () => `gradient of ${key} must be f32 ${fmtShape(shape)} for scores ${fmtShape(scores.shape)} (reduction '${reduction}'), got ${t.dtype} ${fmtShape(t.shape)}`);
+  }
+  assert(g.probs || g.logProbs || g.frameWeights || g.loss, op, () => 'needs at least one output gradient (probs, logProbs, frameWeights or loss)');
+  if (g.loss) {
+    assert(labels !== undefined, op, () => 'a loss gradient needs the labels');
+    checkLabelsArg(op, labels, N, E);
+  }
+  return { shape: [N, T, E], dtype: 'f32', N, T, E, mean: reduction === 'mean' };
+}
+
+/** Gradient to the scores from the gradients of any of p(c), log p(c), p(f) and the loss, in one kernel. */
+export const temporalSoftmaxPoolBackward = defineOp<[scores: Tensor, grads: TemporalPoolGrads, labels?: Labels, reduction?: PoolReduction], BackwardPlan>({
+  name: 'temporalSoftmaxPoolBackward',
+  check: (scores, grads, labels, reduction = 'mean') => checkGrads('temporalSoftmaxPoolBackward', scores, grads, labels, reduction),
+  gpu: (plan, scores, grads, labels) => launchPoolBackward(scores, plan.N, plan.T, plan.E, grads, labels, plan.mean),
+  cpu: (plan, scores, grads, labels) => poolBackwardRef(scores, grads as unknown as HostTemporalPoolGrads, labels === undefined ? undefined : hostLabels(labels as unknown as HostLabels), plan.mean),
+});
+
+export interface TemporalPoolingOptions {
+  /** With labels, the loss −log p(y) is computed too. */
+  labels?: Labels;
+  reduction?: PoolReduction;
+}
+
+type AllOutputs = 'probs' | 'logProbs' | 'frameWeights' | 'joint' | 'loss';
+interface AllPlan extends MultiPlan<AllOutputs> {
+  N: number;
+  T: number;
+  E: number;
+  mean: boolean;
+  withLoss: boolean;
+}
+
+/**
+ * Every output of temporal softmax pooling from ONE kernel launch: probs [N, E], logProbs [N, E],
+ * frameWeights [N, T], joint [N, T, E] and, with labels, loss ([1] or [N]; without labels an empty [0]).
+ * Not recorded by autograd: train through the single-output ops.
+ */
+export const temporalSoftmaxPooling: MultiOp<[scores: Tensor, options?: TemporalPoolingOptions], AllOutputs, AllPlan> = defineMultiOp<[scores: Tensor, options?: TemporalPoolingOptions], AllOutputs, AllPlan>({
+  name: 'temporalSoftmaxPooling',
+  check(scores, options = {}) {
+    const op = 'temporalSoftmaxPooling';
+    const { N, T, E } = checkScores(op, scores);
+    const reduction = options.reduction ?? 'mean';
+    checkReduction(op, reduction);
+    const withLoss = options.labels !== undefined;
+    if (withLoss) {
+      assert(N > 0, op, () => `scores ${fmtShape(scores.shape)} need at least one clip for a loss`);
+      checkLabelsArg(op, options.labels as LabelMeta, N, E);
+    }
+    const mean = reduction === 'mean';
+    const f32 = (shape: number[]) => ({ shape, dtype: 'f32' as const });
+    return {
+      N,
+      T,
+      E,
+      mean,
+      withLoss,
+      outputs: { probs: f32([N, E]), logProbs: f32([N, E]), frameWeights: f32([N, T]), joint: f32([N, T, E]), loss: f32(withLoss ? (mean ? [1] : [N]) : [0]) },
+    };
+  },
+  gpu(plan, scores, options = {}) {
+    const engine = scores.engine;
+    const o = plan.outputs;
+    const r = { probs: engine.empty(o.probs.shape), logProbs: engine.empty(o.logProbs.shape), frameWeights: engine.empty(o.frameWeights.shape), joint: engine.empty(o.joint.shape), loss: engine.empty(o.loss.shape) };
+    if (plan.N > 0) launchPool(scores, plan.N, plan.T, plan.E, { ...r, loss: plan.withLoss ? { tensor: r.loss, labels: options.labels!, mean: plan.mean } : undefined });
+    return r;
+  },
+  cpu(plan, scores, options = {}) {
+    const labels = options.labels === undefined ? undefined : hostLabels(options.labels as unknown as HostLabels);
+    const r = poolRef(scores, labels);
+    return { probs: r.probs, logProbs: r.logProbs, frameWeights: r.frameWeights, joint: r.joint, loss: r.losses ? lossTensor(r.losses, plan.mean) : HostTensor.zeros([0]) };
+  },
+});
+
+// ================================================================================ frame attention pooling
+
+interface FramePlan extends Plan {
+  N: number;
+  T: number;
+  D: number;
+}
+
+function checkFrames(op: string, w: TensorMeta, f: TensorMeta): FramePlan {
+  assert(w.dtype === 'f32' && f.dtype === 'f32', op, () => `expects f32 weights and features, got ${w.dtype} ${fmtShape(w.shape)} and ${f.dtype} ${fmtShape(f.shape)}`);
+  assert(w.shape.length === 2 && f.shape.length === 3, op, () => `expects weights [N, T] and features [N, T, D], got ${fmtShape(w.shape)} and ${fmtShape(f.shape)}`);
+  const [N, T, D] = f.shape as [number, number, number];
+  assert(w.shape[0] === N && w.shape[1] === T, op, () => `weights ${fmtShape(w.shape)} do not match features ${fmtShape(f.shape)} (expected [${N}, ${T}])`);
+  assert(T > 0, op, () => `needs at least one frame, got features ${fmtShape(f.shape)}`);
+  return { shape: [N, D], dtype: 'f32', N, T, D };
+}
+
+function frameUniforms(plan: FramePlan, stride = 0): Uniforms {
+  return new Uniforms().u32(plan.N, plan.T, plan.D, stride);
+}
+
+function frameElementwise(engine: Engine, kernel: { name: string; code: string }, plan: FramePlan, bindings: Binding[], label: string): void {
+  engine.runtime.dispatch({ kernel, label: `${label} ${fmtShape([plan.N, plan.T, plan.D])}`, uniforms: frameUniforms(plan), bindings, grid: Math.ceil((plan.N * plan.D) / 64) });
+}
+
+function frameRef(w: HostTensor, f: HostTensor, plan: FramePlan): { out: HostTensor; sums: Float64Array } {
+  const { N, T, D } = plan;
+  const out = HostTensor.zeros([N, D]);
+  const sums = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let s = 0;
+    for (let i = 0; i < T; i++) s += w.data[n * T + i]!;
+    sums[n] = s;
+    for (let d = 0; d < D; d++) {
+      let acc = 0;
+      for (let i = 0; i < T; i++) acc += w.data[n * T + i]! * f.data[(n * T + i) * D + d]!;
+      out.data[n * D + d] = acc / s;
+    }
+  }
+  return { out, sums };
+}
+
+export const frameAttentionPoolBackwardWeights = defineOp<[dy: Tensor, w: Tensor, f: Tensor], FramePlan>({
+  name: 'frameAttentionPoolBackwardWeights',
+  check(dy, w, f) {
+    const plan = checkFrames('frameAttentionPoolBackwardWeights', w, f);
+    assert(dy.dtype === 'f32' && dy.shape.join() === plan.shape.join(), 'frameAttentionPoolBackwardWeights', () => `dy must be f32 ${fmtShape(plan.shape)}, got ${dy.dtype} ${fmtShape(dy.shape)}`);
+    return { ...plan, shape: [plan.N, plan.T] };
+  },
+  gpu(plan, dy, w, f) {
+    const dw = w.engine.empty(plan.shape);
+    w.engine.runtime.dispatch({
+      kernel: kernels.frameWeights,
+      label: `frameAttentionPoolBackwardWeights ${fmtShape(f.shape)}`,
+      uniforms: frameUniforms(plan, plan.N),
+      bindings: [dy.binding(), w.binding(), f.binding(), dw.binding()],
+      grid: plan.N,
+    });
+    return dw;
+  },
+  cpu(plan, dy, w, f) {
+    const { N, T, D } = plan;
+    const { out, sums } = frameRef(w, f, { ...plan, shape: [N, D] });
+    const dw = HostTensor.zeros([N, T]);
+    for (let n = 0; n < N; n++) {
+      let gOut = 0;
+      for (let d = 0; d < D; d++) gOut += dy.data[n * D + d]! * out.data[n * D + d]!;
+      for (let i = 0; i < T; i++) {
+        let u = 0;
+        for (let d = 0; d < D; d++) u += dy.data[n * D + d]! * f.data[(n * T + i) * D + d]!;
+        dw.data[n * T + i] = (u - gOut) / sums[n]!;
+      }
+    }
+    return dw;
+  },
+});
+
+export const frameAttentionPoolBackwardFeatures = defineOp<[dy: Tensor, w: Tensor, f: Tensor], FramePlan>({
+  name: 'frameAttentionPoolBackwardFeatures',
+  check(dy, w, f) {
+    const plan = checkFrames('frameAttentionPoolBackwardFeatures', w, f);
+    assert(dy.dtype === 'f32' && dy.shape.join() === plan.shape.join(), 'frameAttentionPoolBackwardFeatures', () => `dy must be f32 ${fmtShape(plan.shape)}, got ${dy.dtype} ${fmtShape(dy.shape)}`);
+    return { ...plan, shape: [plan.N, plan.T, plan.D] };
+  },
+  gpu(plan, dy, w) {
+    const df = w.engine.empty(plan.shape);
+    frameElementwise(w.engine, kernels.frameFeatures, plan, [dy.binding(), w.binding(), df.binding()], 'frameAttentionPoolBackwardFeatures');
+    return df;
+  },
+  cpu(plan, dy, w) {
+    const { N, T, D } = plan;
+    const df = HostTensor.zeros([N, T, D]);
+    for (let n = 0; n < N; n++) {
+      let s = 0;
+      for (let i = 0; i < T; i++) s += w.data[n * T + i]!;
+      for (let i = 0; i < T; i++) for (let d = 0; d < D; d++) df.data[(n * T + i) * D + d] = (w.data[n * T + i]! / s) * dy.data[n * D + d]!;
+    }
+    return df;
+  },
+});
+
+/** Σ_i (w_i / Σ_j w_j) f_i: weights [N, T] (positive), features [N, T, D] → [N, D]. */
+export const frameAttentionPool = defineOp<[w: Tensor, f: Tensor], FramePlan>({
+  name: 'frameAttentionPool',
+  check: (w, f) => checkFrames('frameAttentionPool', w, f),
+  gpu(plan, w, f) {
+    const out = w.engine.empty(plan.shape);
+    frameElementwise(w.engine, kernels.frame, plan, [w.binding(), f.binding(), out.binding()], 'frameAttentionPool');
+    return out;
+  },
+  cpu: (plan, w, f) => frameRef(w, f, plan).out,
+  backward: {
+    save: ([w, f]) => [w, f],
+    grad({ saved, needsGrad }, dy) {
+      const [w, f] = saved as [Tensor, Tensor];
+      return [needsGrad[0] ? frameAttentionPoolBackwardWeights(dy, w, f) : null, needsGrad[1] ? frameAttentionPoolBackwardFeatures(dy, w, f) : null];
+    },
+  },
+});
+
+/** Both gradients of frameAttentionPool. */
+export const frameAttentionPoolBackward: MultiOp<[dy: Tensor, w: Tensor, f: Tensor], 'dw' | 'df'> = defineMultiOp<[dy: Tensor, w: Tensor, f: Tensor], 'dw' | 'df', MultiPlan<'dw' | 'df'>>({
+  name: 'frameAttentionPoolBackward',
+  check(dy, w, f) {
+    const dw = frameAttentionPoolBackwardWeights.decl.check(dy, w, f);
+    const df = frameAttentionPoolBackwardFeatures.decl.check(dy, w, f);
+    return { outputs: { dw: { shape: dw.shape, dtype: 'f32' }, df: { shape: df.shape, dtype: 'f32' } } };
+  },
+  gpu: (_plan, dy, w, f) => ({ dw: frameAttentionPoolBackwardWeights(dy, w, f), df: frameAttentionPoolBackwardFeatures(dy, w, f) }),
+  cpu: (_plan, dy, w, f) => ({ dw: frameAttentionPoolBackwardWeights.cpu(dy, w, f), df: frameAttentionPoolBackwardFeatures.cpu(dy, w, f) }),
+});
+
