@@ -35,5 +35,3 @@ suites.push(m5Suite);
 import { m2Suite } from './m2.cases.js';
 suites.push(m2Suite);
 suites.push(spatialTransformerSuite);
-import { m3Suite } from './m3.cases.js';
-suites.push(m3Suite);
