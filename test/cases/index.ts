@@ -35,3 +35,5 @@ suites.push(m5Suite);
 import { m2Suite } from './m2.cases.js';
 suites.push(m2Suite);
 suites.push(spatialTransformerSuite);
+import { m1Suite } from './m1.cases.js';
+suites.push(m1Suite);
