@@ -1,7 +1,9 @@
 /**
  * Affine grid + bilinear grid sampling (PyTorch's affine_grid / grid_sample with bilinear interpolation and zero
- * padding), composed from the engine's differentiable ops so that θ gets its gradient through autograd.
+ * padding). `affineWarp` runs the dedicated kernels (src/kernels/spatial-transformer.ts); `affineWarpComposed`
+ * builds the same warp from generic differentiable ops and serves as an independent cross-check in the tests.
  *
+ * The composed form:
  * Sampling is separable: each output pixel p reads the input through two 1-D weight rows, tx[p, j] over columns
  * and ty[p, i] over rows, each nonzero at the two cells around the sample point. Then
  *   out[p, c] = Σ_i ty[p, i] · (Σ_j tx[p, j] · img[i, j, c]),
@@ -18,6 +20,7 @@ import { add, binaryOp, mul, sub, unaryOp } from '../kernels/elementwise.js';
 import { permute, slice } from '../kernels/layout.js';
 import { matmul } from '../kernels/matmul.js';
 import { sum } from '../kernels/reduce.js';
+import { affineGrid, gridSample } from '../kernels/spatial-transformer.js';
 
 // No gradients: applied to detached coordinates only.
 const floorOp = unaryOp('floor', 'floor(x)', Math.floor, { uses: 'none', grad: () => { throw new Error('floor has no gradient'); } });
@@ -76,6 +79,18 @@ export interface WarpOptions {
  * normalised coordinates (x, y, 1) to input ones). Returns [N, H', W', C]. Differentiable in x and θ.
  */
 export function affineWarp(x: Tensor, theta: Tensor, opts: WarpOptions = {}): Tensor {
+  const [N, H, W] = x.shape as [number, number, number, number];
+  assert(x.rank === 4, 'affineWarp', () => `expects NHWC images, got ${fmtShape(x.shape)}`);
+  const [Ho, Wo] = opts.size ?? [H, W];
+  const alignCorners = Boolean(opts.alignCorners);
+  const grid = affineGrid(theta, [N, Ho, Wo], alignCorners);
+  const y = gridSample(x, grid, { alignCorners });
+  grid.dispose();
+  return y;
+}
+
+/** The same warp from matmul, elementwise ops and a sum (see the header). */
+export function affineWarpComposed(x: Tensor, theta: Tensor, opts: WarpOptions = {}): Tensor {
   const [N, H, W, C] = x.shape as [number, number, number, number];
   assert(x.rank === 4, 'affineWarp', () => `expects NHWC images, got ${fmtShape(x.shape)}`);
   assert(theta.shape.join() === `${N},2,3`, 'affineWarp', () => `theta ${fmtShape(theta.shape)}, expected [${N}, 2, 3]`);

@@ -10,7 +10,7 @@ import { permute } from '../../src/kernels/layout.js';
 import { matmulCpu } from '../../src/kernels/matmul.js';
 import { maxPool2d } from '../../src/kernels/pool.js';
 import { DeepEmotion, occlusionSaliency, type DeepEmotionOptions } from '../../src/models/m4-deep-emotion.js';
-import { affineWarp, affineWarpCpu } from '../../src/models/spatial-warp.js';
+import { affineWarp, affineWarpComposed, affineWarpCpu } from '../../src/models/spatial-warp.js';
 import { autogradCheck, expectClose, randomHost } from '../helpers/compare.js';
 import { check, checkAllGradients, checkMismatchReport, checkNames, checkParameterGradients, checkSafetensorsRoundTrip, checkTraining, hostState, input } from './model-helpers.js';
 import type { Case, Suite } from './types.js';
@@ -69,14 +69,18 @@ const cases: Case[] = [
           const xt = engine.tensor(x.data, x.shape);
           const tt = engine.tensor(theta.data, theta.shape);
           const y = noGrad(() => affineWarp(xt, tt, opts));
-          expectClose(await y.read(), affineWarpCpu(x, theta, opts).data, { abs: 1e-5, rel: 1e-4 }, `warp align=${alignCorners} size=${size}`);
-          [xt, tt, y].forEach((t) => t.dispose());
+          const z = noGrad(() => affineWarpComposed(xt, tt, opts));
+          const ref = affineWarpCpu(x, theta, opts).data;
+          expectClose(await y.read(), ref, { abs: 1e-5, rel: 1e-4 }, `warp (kernels) align=${alignCorners} size=${size}`);
+          expectClose(await z.read(), ref, { abs: 1e-5, rel: 1e-4 }, `warp (composed ops) align=${alignCorners} size=${size}`);
+          [xt, tt, y, z].forEach((t) => t.dispose());
         }
       }
       // Identity θ reproduces the image (align_corners false: sample points on pixel centres).
       const id = HostTensor.from([1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1, 0], [2, 2, 3]);
       expectClose(affineWarpCpu(x, id).data, x.data, { abs: 1e-5, rel: 0 }, 'identity warp (CPU)');
-      await autogradCheck(engine, 'affine warp', (a, b) => affineWarp(a, b), [randomHost([2, 6, 5, 2], 2), theta], { eps: 1e-3, tol: { abs: 3e-3, rel: 3e-2 } });
+      await autogradCheck(engine, 'affine warp (kernels)', (a, b) => affineWarp(a, b), [randomHost([2, 6, 5, 2], 2), theta], { eps: 1e-3, tol: { abs: 3e-3, rel: 3e-2 } });
+      await autogradCheck(engine, 'affine warp (composed ops)', (a, b) => affineWarpComposed(a, b), [randomHost([2, 6, 5, 2], 2), theta], { eps: 1e-3, tol: { abs: 3e-3, rel: 3e-2 } });
     },
   },
   {
