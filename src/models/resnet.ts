@@ -253,3 +253,25 @@ export function runResNet<T>(b: Backend<T>, net: { stem: Stem; blocks: { key: st
   }
   return h;
 }
+
+/**
+ * Loads torchvision resnet18 weights (PyTorch names and layouts) into a model built on `buildResNet18`: torchvision's
+ * `conv1`/`bn1` become `stem.conv`/`stem.bn`; `num_batches_tracked` and torchvision's `fc` classifier are ignored;
+ * every other tensor of the model (attention, heads) keeps its current value. A tensor the model lacks, or one
+ * whose shape differs, is reported by loadStateDict's error, which names each of them.
+ */
+export function loadResNetBackbone(model: Module, state: ReadonlyMap<string, Tensor> | Record<string, Tensor>): void {
+  const given = state instanceof Map ? state : new Map(Object.entries(state));
+  const merged = model.stateDict();
+  const current = new Map(merged);
+  try {
+    for (const [name, t] of given) {
+      if (name.endsWith('num_batches_tracked') || name.startsWith('fc.')) continue;
+      const renamed = name.replace(/^conv1\./, 'stem.conv.').replace(/^bn1\./, 'stem.bn.');
+      merged.set(renamed, t);
+    }
+    model.loadStateDict(merged);
+  } finally {
+    current.forEach((t) => t.dispose());
+  }
+}

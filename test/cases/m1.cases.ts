@@ -2,8 +2,9 @@
 import type { Engine } from '../../src/device/engine.js';
 import { noGrad } from '../../src/graph/autograd.js';
 import { tidy } from '../../src/graph/scope.js';
+import type { Tensor } from '../../src/graph/tensor.js';
 import { M1_ABLATIONS, M1MultiAttentionResNet, type M1Options } from '../../src/models/m1-multi-attention.js';
-import { cpuBackend } from '../../src/models/resnet.js';
+import { cpuBackend, loadResNetBackbone } from '../../src/models/resnet.js';
 import { expectClose, randomHost } from '../helpers/compare.js';
 import { check, checkAllGradients, checkMismatchNamed, checkNames, checkParamGradients, compareOutputs, disposeAll, roundTrip, trainSteps } from './resnet-checks.js';
 import type { Case, Suite } from './types.js';
@@ -116,6 +117,46 @@ const cases: Case[] = [
       checkMismatchNamed(engine, bytes, base, a.stateEntries());
       [a, b, base, wide].forEach((m) => m.dispose());
       x.gpu.dispose();
+    },
+  },
+  {
+    name: 'torchvision resnet18 names (conv1/bn1, num_batches_tracked, fc) load into the backbone; the rest is kept',
+    async run(engine) {
+      const src = model(engine, { ...M1_ABLATIONS.baseline, seed: 8 });
+      const state = src.stateDict();
+      const tv = new Map<string, Tensor>();
+      for (const [name, t] of state) {
+        if (name.startsWith('frame_fc') || name.startsWith('classifier')) {
+          t.dispose();
+          continue;
+        }
+        tv.set(name.replace(/^stem\.conv\./, 'conv1.').replace(/^stem\.bn\./, 'bn1.'), t);
+        if (name.endsWith('running_var')) tv.set(name.replace(/^stem\.bn\./, 'bn1.').replace('running_var', 'num_batches_tracked'), engine.zeros([]));
+      }
+      tv.set('fc.weight', engine.zeros([1000, 64]));
+      tv.set('fc.bias', engine.zeros([1000]));
+      check(tv.has('conv1.weight') && tv.has('bn1.num_batches_tracked'), 'torchvision-style names');
+      const dst = model(engine, { seed: 9 });
+      const keptBefore = await dst.classifier.weight.read();
+      loadResNetBackbone(dst, tv);
+      const byName = new Map(dst.namedParameters());
+      for (const [name, p] of src.namedParameters()) {
+        if (name.startsWith('frame_fc') || name.startsWith('classifier')) continue;
+        expectClose(await byName.get(name)!.read(), await p.read(), { abs: 0, rel: 0 }, `${name} after loading the backbone`);
+      }
+      expectClose(await dst.classifier.weight.read(), keptBefore, { abs: 0, rel: 0 }, 'the classifier keeps its values');
+      // A torchvision tensor of the wrong width is named.
+      const wrong = new Map([['layer1.0.conv1.weight', engine.zeros([3, 3, 3, 3])]]);
+      let message = '';
+      try {
+        loadResNetBackbone(dst, wrong);
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      check(message.includes('layer1.0.conv1.weight'), `mismatch not named: ${message}`);
+      [...tv.values(), ...wrong.values()].forEach((t) => t.dispose());
+      src.dispose();
+      dst.dispose();
     },
   },
   {
