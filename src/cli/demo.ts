@@ -76,7 +76,7 @@ export async function runDemo(engine: Engine): Promise<number> {
   const accuracy = correct / data.y.length;
   console.log(`trained on two spirals (200 points) for ${steps} steps in ${(trainMs / 1000).toFixed(1)} s: accuracy ${(accuracy * 100).toFixed(1)}%`);
   const mem = engine.memory();
-  console.log(`GPU memory: ${mem.liveBytes} B live, ${mem.pooledBytes} B pooled, peak ${mem.peakLiveBytes} B, ${mem.created} buffers created; ${engine.runtime.counters.dispatches} dispatches in ${engine.runtime.counters.submits} submits`);
+  console.log(`GPU memory: ${mem.liveBytes} B live, ${mem.pooledBytes} B pooled, peak ${mem.peakLiveBytes} B, ${mem.created} buffers created; ${engine.runtime.counters.dispatches} dispatches in ${engine.runtime.counters.submits} submits, ${engine.runtime.counters.bindGroupHits} bind groups reused`);
   [xs, pred].forEach((t) => t.dispose());
   opt.dispose();
   net.dispose();

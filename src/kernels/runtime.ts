@@ -40,6 +40,7 @@ fn flat_workgroup(wid: vec3u, nwg: vec3u) -> u32 { return wid.x + nwg.x * (wid.y
 
 const DISPATCHES_PER_SUBMIT = 16;
 const UNIFORM_BLOCK_BYTES = 256;
+const BIND_GROUP_CACHE = 4096;
 
 interface Batch {
   encoder: GPUCommandEncoder;
@@ -64,13 +65,17 @@ export class KernelRuntime {
   private readonly pendingErrors: PendingError[] = [];
   private readonly raised: GpuError[] = [];
   private readonly freeUniformBuffers: GPUBuffer[] = [];
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
+  private readonly ids = new WeakMap<object, number>();
+  private nextId = 0;
   private readonly uniformAlign: number;
   private readonly uniformCapacity: number;
   /** Serial of the last submit, and of the last one known complete. */
   submitted = 0;
   completed = 0;
   /** Counters for tests and benchmarks. */
-  readonly counters = { dispatches: 0, submits: 0, pipelinesCompiled: 0 };
+  readonly counters = { dispatches: 0, submits: 0, pipelinesCompiled: 0, bindGroupHits: 0 };
   /** Listeners told when a submit completes (buffer pools). */
   readonly onComplete: ((serial: number) => void)[] = [];
 
@@ -125,7 +130,7 @@ export class KernelRuntime {
       batch.uniformBytes += Math.ceil(bytes.byteLength / this.uniformAlign) * this.uniformAlign;
     }
     d.bindings.forEach((b, i) => entries.push({ binding: i + 1, resource: 'view' in b ? b.view : b }));
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries, label: d.label });
+    const bindGroup = this.bindGroup(pipeline, entries, d.label);
     const [x, y, z] = this.grid(d);
     if (x * y * z > 0) {
       batch.pass ??= batch.encoder.beginComputePass({ label: 'fergpu batch' });
@@ -137,6 +142,43 @@ export class KernelRuntime {
     batch.dispatches++;
     this.counters.dispatches++;
     if (batch.dispatches >= DISPATCHES_PER_SUBMIT || batch.uniformBytes + this.uniformAlign > this.uniformCapacity) this.flush();
+  }
+
+  /**
+   * Bind groups are cached by pipeline and resources: creating one costs tens of µs in Dawn, and a training
+   * loop binds the same pooled buffers (and the same uniform slots) step after step. Resources get ids that
+   * are never reused, so an entry for a destroyed buffer can never be hit again; the cache is bounded.
+   */
+  private bindGroup(pipeline: GPUComputePipeline, entries: GPUBindGroupEntry[], label: string): GPUBindGroup {
+    let key = String(this.idOf(pipeline));
+    for (const e of entries) {
+      const r = e.resource as GPUBufferBinding | GPUTextureView;
+      key += 'buffer' in r ? `|${this.idOf(r.buffer)}:${r.offset ?? 0}:${r.size ?? -1}` : `|t${this.idOf(r)}`;
+    }
+    let group = this.bindGroups.get(key);
+    if (group) {
+      // Refresh its place in the eviction order.
+      this.bindGroups.delete(key);
+      this.bindGroups.set(key, group);
+      this.counters.bindGroupHits++;
+      return group;
+    }
+    group = this.device.createBindGroup({ layout: this.layoutOf(pipeline), entries, label });
+    this.bindGroups.set(key, group);
+    if (this.bindGroups.size > BIND_GROUP_CACHE) this.bindGroups.delete(this.bindGroups.keys().next().value!);
+    return group;
+  }
+
+  private idOf(o: object): number {
+    let id = this.ids.get(o);
+    if (id === undefined) this.ids.set(o, (id = ++this.nextId));
+    return id;
+  }
+
+  private layoutOf(pipeline: GPUComputePipeline): GPUBindGroupLayout {
+    let layout = this.layouts.get(pipeline);
+    if (!layout) this.layouts.set(pipeline, (layout = pipeline.getBindGroupLayout(0)));
+    return layout;
   }
 
   /** Records a buffer-to-buffer copy in order with the dispatches. */
