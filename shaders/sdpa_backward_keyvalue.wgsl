@@ -48,11 +48,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var vr: array<f32, BC * CPT>;
   for (var c = 0u; c < BC; c++) {
     let key = c0 + c;
-    for (var j = 0u; j < QPT; j++) {
+    for (var j = 0u; j < {{QB}}; j++) {
       let i = lid + j * WG;
       if (key < m && i < d) { kr[c * QPT + j] = k[kb + key * d + i]; }
     }
-    for (var j = 0u; j < CPT; j++) {
+    for (var j = 0u; j < {{CB}}; j++) {
       let col = lid + j * WG;
       if (key < m && col < dvn) { vr[c * CPT + j] = v[vb + key * dvn + col]; }
     }
@@ -67,14 +67,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     for (var r = 0u; r < BR; r++) {
       let row = r0 + r;
       if (row < n) {
-        for (var j = 0u; j < QPT; j++) {
+        for (var j = 0u; j < {{QB}}; j++) {
           let i = lid + j * WG;
           if (i < d) {
             let qv = q[qb + row * d + i];
             for (var c = 0u; c < BC; c++) { part[r * BC + c] = fma(qv, kr[c * QPT + j], part[r * BC + c]); }
           }
         }
-        for (var j = 0u; j < CPT; j++) {
+        for (var j = 0u; j < {{CB}}; j++) {
           let col = lid + j * WG;
           if (col < dvn) {
             let x = dout[ob + row * dvn + col];
@@ -102,14 +102,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     for (var r = 0u; r < BR; r++) {
       let row = r0 + r;
       if (row < n) {
-        for (var j = 0u; j < CPT; j++) {
+        for (var j = 0u; j < {{CB}}; j++) {
           let col = lid + j * WG;
           if (col < dvn) {
             let x = dout[ob + row * dvn + col];
             for (var c = 0u; c < BC; c++) { dva[c * CPT + j] = fma(part[r * BC + c], x, dva[c * CPT + j]); }
           }
         }
-        for (var j = 0u; j < QPT; j++) {
+        for (var j = 0u; j < {{QB}}; j++) {
           let i = lid + j * WG;
           if (i < d) {
             let qv = q[qb + row * d + i];
@@ -124,11 +124,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   for (var c = 0u; c < BC; c++) {
     let key = c0 + c;
     if (key >= m) { break; }
-    for (var j = 0u; j < QPT; j++) {
+    for (var j = 0u; j < {{QB}}; j++) {
       let i = lid + j * WG;
       if (i < d) { dk[kb + key * d + i] = dka[c * QPT + j] * params.scale; }
     }
-    for (var j = 0u; j < CPT; j++) {
+    for (var j = 0u; j < {{CB}}; j++) {
       let col = lid + j * WG;
       if (col < dvn) { dv[vb + key * dvn + col] = dva[c * CPT + j]; }
     }

@@ -48,11 +48,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var part: array<f32, NP>;
   for (var r = 0u; r < BR; r++) {
     let row = r0 + r;
-    for (var j = 0u; j < QPT; j++) {
+    for (var j = 0u; j < {{QB}}; j++) {
       let i = lid + j * WG;
       if (row < n && i < d) { qr[r * QPT + j] = q[qb + row * d + i]; }
     }
-    for (var j = 0u; j < CPT; j++) {
+    for (var j = 0u; j < {{CB}}; j++) {
       let col = lid + j * WG;
       if (row < n && col < dv) {
         let x = dout[ob + row * dv + col];
@@ -81,14 +81,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     for (var c = 0u; c < BC; c++) {
       let key = c0 + c;
       if (key < m) {
-        for (var j = 0u; j < QPT; j++) {
+        for (var j = 0u; j < {{QB}}; j++) {
           let i = lid + j * WG;
           if (i < d) {
             let kv = k[kb + key * d + i];
             for (var r = 0u; r < BR; r++) { part[r * BC + c] = fma(qr[r * QPT + j], kv, part[r * BC + c]); }
           }
         }
-        for (var j = 0u; j < CPT; j++) {
+        for (var j = 0u; j < {{CB}}; j++) {
           let col = lid + j * WG;
           if (col < dv) {
             let vv = v[vb + key * dv + col];
@@ -117,7 +117,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     for (var c = 0u; c < BC; c++) {
       let key = c0 + c;
       if (key < m) {
-        for (var j = 0u; j < QPT; j++) {
+        for (var j = 0u; j < {{QB}}; j++) {
           let i = lid + j * WG;
           if (i < d) {
             let kv = k[kb + key * d + i];
@@ -132,7 +132,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   for (var r = 0u; r < BR; r++) {
     let row = r0 + r;
     if (row >= n) { break; }
-    for (var j = 0u; j < QPT; j++) {
+    for (var j = 0u; j < {{QB}}; j++) {
       let i = lid + j * WG;
       if (i < d) { dq[qb + row * d + i] = acc[r * QPT + j] * params.scale; }
     }

@@ -5,7 +5,12 @@
 struct Params {
   B: u32, H: u32, n: u32, m: u32,
   d: u32, dv: u32, blocks: u32, _pad0: u32,   // blocks: row blocks (forward, dq) or key blocks (dk/dv) per (b, h)
-  scale: f32, neg_inf: f32, _pad1: u32, _pad2: u32,
+  scale: f32, neg_inf: f32,
+  // QPT and CPT again, as feature-loop bounds ({{QB}}, {{CB}}) that a compiler cannot unroll, on CPU adapters:
+  // there the buffer kernels compile ~10× faster rolled and run as fast (their storage-buffer loads dominate).
+  // GPUs get the constants (unrolled loops keep the slices in registers), as do the texture kernels, which
+  // run 2–4× faster unrolled on lavapipe too.
+  qpt: u32, cpt: u32,
   mask_stride: vec4u,                         // element strides of the mask over (b, h, row, key); 0 where broadcast
 }
 @group(0) @binding(0) var<uniform> params: Params;

@@ -43,7 +43,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var qr: array<f32, BR * QPT>;
   for (var r = 0u; r < BR; r++) {
     let row = r0 + r;
-    for (var j = 0u; j < QPT; j++) {
+    for (var j = 0u; j < {{QB}}; j++) {
       let i = lid + j * WG;
       if (row < n && i < d) { qr[r * QPT + j] = q[qb + row * d + i]; }
     }
@@ -58,7 +58,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     // Zeroed explicitly: some compilers hoist a loop-local var and keep its value across iterations.
     var part: array<f32, NP>;
     for (var i = 0u; i < NP; i++) { part[i] = 0.0; }
-    for (var j = 0u; j < QPT; j++) {
+    for (var j = 0u; j < {{QB}}; j++) {
       let i = lid + j * WG;
       if (i < d) {
         for (var c = 0u; c < BC; c++) {
@@ -95,13 +95,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       }
       mx[r] = mnew;
       l[r] = l[r] * alpha + sum;
-      for (var j = 0u; j < CPT; j++) { o[r * CPT + j] *= alpha; }
+      for (var j = 0u; j < {{CB}}; j++) { o[r * CPT + j] *= alpha; }
     }
 
     for (var c = 0u; c < BC; c++) {
       let key = c0 + c;
       if (key < m) {
-        for (var j = 0u; j < CPT; j++) {
+        for (var j = 0u; j < {{CB}}; j++) {
           let col = lid + j * WG;
           if (col < dv) {
             let vv = v[vb + key * dv + col];
@@ -118,7 +118,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     if (row >= n) { break; }
     let inv = select(1.0 / l[r], 0.0, l[r] == 0.0);
     let ob = (bh * n + row) * dv;
-    for (var j = 0u; j < CPT; j++) {
+    for (var j = 0u; j < {{CB}}; j++) {
       let col = lid + j * WG;
       if (col < dv) { out[ob + col] = o[r * CPT + j] * inv; }
     }

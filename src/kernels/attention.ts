@@ -1,11 +1,19 @@
 /**
  * Scaled dot-product attention, out = softmax(scale·Q·Kᵀ + mask)·V over [B, H, rows, features], in one fused
- * kernel (shaders/sdpa_forward.wgsl): a workgroup owns a block of query rows and streams the keys in tiles
- * with an online softmax, so no n × m matrix is ever stored, whatever the sequence lengths. Its invocations
- * split the feature axes and reduce each tile's dot products across the workgroup, which keeps every
- * invocation busy when n is tiny and d large (5 frames × 2048 features, M5). The reduction has two variants
- * (src/kernels/variants.ts): `subgroup` (subgroupAdd, then one row per subgroup in workgroup memory; any
- * subgroup size) and `workgroup` (workgroup memory only, for devices without subgroups).
+ * kernel: a workgroup owns a block of query rows and streams the keys in tiles with an online softmax, so no
+ * n × m matrix is ever stored, whatever the sequence lengths. Its invocations split the feature axes and reduce
+ * each tile's dot products across the workgroup, which keeps every invocation busy when n is tiny and d large
+ * (5 frames × 2048 features, M5).
+ *
+ * Kernel families (one per launch; see `Mode`), chosen through the variants of `sdpaKernel`:
+ * - `subgroup`: 32–256 invocations, ~8 features each; subgroupAdd, then one row per subgroup in workgroup
+ *   memory and a barrier (any subgroup size). The usual choice on GPUs.
+ * - `workgroup`: the same reduction in workgroup memory only, for devices without subgroups.
+ * - `single` / `texture`: the workgroup is ONE subgroup (devices with a fixed subgroup size), so subgroupAdd
+ *   alone reduces: no workgroup memory, no barrier. On CPU adapters (lavapipe) barriers dominate the run time
+ *   and the compile time of the other two; `texture` also stages Q, K, V (and dO) into rgba32float textures,
+ *   whose loads serve all lanes in one vector call there. A lane's state grows with features/subgroup size, so
+ *   these give way to the next family for very wide rows, and staging is skipped for small problems.
  *
  * The forward also writes the row log-sum-exp. `sdpa` (the autograd-recorded op) keeps it in a hidden tail of
  * the output's own buffer, so it lives exactly as long as the output and its views; `sdpaForward` returns it
@@ -30,6 +38,7 @@ import forwardTextureWgsl from '../../shaders/sdpa_forward_texture.wgsl';
 import backwardQueryTextureWgsl from '../../shaders/sdpa_backward_query_texture.wgsl';
 import backwardKeyValueTextureWgsl from '../../shaders/sdpa_backward_keyvalue_texture.wgsl';
 import packWgsl from '../../shaders/matmul_pack.wgsl';
+import { defineMultiOp, type MultiOp, type MultiPlan } from './multi-op.js';
 import { defineOp, type Op, type Plan } from './op.js';
 import type { Binding } from './runtime.js';
 import { texturePool, type PooledTexture } from './texture-pool.js';
@@ -161,7 +170,7 @@ const SINGLE_MAX = { texture: 512, single: 2048 };
 /** Staging pays off only when the kernel reads each K/V (or Q/dO) row at least this many times, */
 const MIN_REUSE = 4;
 /** and when the problem is big enough (multiply-adds per (batch, head)) that three more dispatches do not dominate. */
-const MIN_TEXTURE_WORK = 2 ** 22;
+const MIN_TEXTURE_WORK = 2 ** 20;
 
 function planTiles(engine: Engine, mode: Mode, kind: Kind, plan: SdpaPlan): Tiles | null {
   const { d, dv } = plan;
@@ -236,17 +245,25 @@ function choose(engine: Engine, variant: VariantName, kind: Kind, plan: SdpaPlan
   throw new Error(`sdpa: no kernel family of variant '${variant}' runs ${shapeLabel(plan)} on this device`);
 }
 
-function uniforms(plan: SdpaPlan, blocks: number): Uniforms {
+function uniforms(plan: SdpaPlan, blocks: number, t?: Tiles): Uniforms {
   return new Uniforms()
     .u32(plan.B, plan.H, plan.n, plan.m, plan.d, plan.dv, blocks, 0)
     .f32(plan.scale, -Infinity)
-    .u32(0, 0)
+    .u32(t?.QPT ?? 0, t?.CPT ?? 0)
     .u32Array(plan.maskStrides ?? [0, 0, 0, 0], 1);
 }
 
-function defines(t: Tiles, plan: SdpaPlan): Record<string, number> {
+/** CPU adapters (lavapipe, SwiftShader), where the buffer kernels' feature loops stay rolled. */
+function cpuAdapter(engine: Engine): boolean {
+  return engine.adapter.isFallbackAdapter || engine.adapter.architecture === 'software';
+}
+
+function defines(engine: Engine, t: Tiles, plan: SdpaPlan): Record<string, number | string> {
   const tex = t.mode === 'texture';
+  const rolled = !tex && cpuAdapter(engine);
   return {
+    QB: rolled ? 'params.qpt' : 'QPT',
+    CB: rolled ? 'params.cpt' : 'CPT',
     WG: t.WG,
     BR: t.BR,
     BC: t.BC,
@@ -330,7 +347,7 @@ function launchForward(engine: Engine, p: Problem, variant: VariantName, out: Te
   const t = choose(engine, variant, 'forward', plan);
   const blocks = Math.ceil(plan.n / t.BR);
   const label = `sdpa[${t.mode}] ${shapeLabel(plan)}`;
-  const common = { defines: defines(t, plan), label, uniforms: uniforms(plan, blocks), grid: plan.B * plan.H * blocks };
+  const common = { defines: defines(engine, t, plan), label, uniforms: uniforms(plan, blocks, t), grid: plan.B * plan.H * blocks };
   if (t.mode === 'texture') {
     const s = stageAll(engine, t, plan, label, [[p.q, plan.n, 'q'], [p.k, plan.m, 'q'], [p.v, plan.m, 'v']]);
     engine.runtime.dispatch({ ...common, kernel: kernels.forwardTexture, bindings: [...s.views, out.binding(), lse, ...maskBindings(p.mask)] });
@@ -363,9 +380,9 @@ function launchBackward(engine: Engine, b: BackwardInputs, want: { kv: boolean }
     const qBindings = tq.mode === 'texture' ? [...staged!.views, b.out.binding()] : [b.q.binding(), b.k.binding(), b.v.binding(), b.out.binding(), b.dout.binding()];
     engine.runtime.dispatch({
       kernel: tq.mode === 'texture' ? kernels.queryTexture : kernels.query,
-      defines: defines(tq, plan),
+      defines: defines(engine, tq, plan),
       label: `${label} query[${tq.mode}]`,
-      uniforms: uniforms(plan, rowBlocks),
+      uniforms: uniforms(plan, rowBlocks, tq),
       bindings: [...qBindings, b.lse, delta.binding(), dq.binding(), ...maskBindings(b.mask)],
       grid: plan.B * plan.H * rowBlocks,
     });
@@ -376,9 +393,9 @@ function launchBackward(engine: Engine, b: BackwardInputs, want: { kv: boolean }
     const kvBindings = tk.mode === 'texture' ? staged!.views : [b.q.binding(), b.k.binding(), b.v.binding(), b.dout.binding()];
     engine.runtime.dispatch({
       kernel: tk.mode === 'texture' ? kernels.keyValueTexture : kernels.keyValue,
-      defines: defines(tk, plan),
+      defines: defines(engine, tk, plan),
       label: `${label} key/value[${tk.mode}]`,
-      uniforms: uniforms(plan, keyBlocks),
+      uniforms: uniforms(plan, keyBlocks, tk),
       bindings: [...kvBindings, b.lse, delta.binding(), dk.binding(), dv.binding(), ...maskBindings(b.mask)],
       grid: plan.B * plan.H * keyBlocks,
     });
@@ -617,15 +634,26 @@ export const sdpaBackwardKey = backwardOp('sdpaBackwardKey', 'dk');
 /** Gradient of sdpa to v. */
 export const sdpaBackwardValue = backwardOp('sdpaBackwardValue', 'dv');
 
-/** All three gradients of sdpa in two kernels (query side, then key/value side). */
-export function sdpaBackward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, options?: SdpaOptions): { dq: Tensor; dk: Tensor; dv: Tensor } {
-  const plan = checkBackward('sdpaBackward', dout, q, k, v, out, lse, options);
-  const g = launchBackward(q.engine, { plan, q, k, v, mask: options?.mask, dout, out, lse: lse.binding() }, { kv: true });
-  return { dq: g.dq, dk: g.dk!, dv: g.dv! };
+type Grads = 'dq' | 'dk' | 'dv';
+interface BackwardMultiPlan extends MultiPlan<Grads> {
+  plan: SdpaPlan;
 }
 
-/** CPU reference of sdpaBackward. */
+/** All three gradients of sdpa in two kernels (query side, then key/value side), from the forward's out and lse. */
+export const sdpaBackward: MultiOp<BackwardArgs, Grads, BackwardMultiPlan> = defineMultiOp<BackwardArgs, Grads, BackwardMultiPlan>({
+  name: 'sdpaBackward',
+  check(dout, q, k, v, out, lse, options) {
+    const plan = checkBackward('sdpaBackward', dout, q, k, v, out, lse, options);
+    return { plan, outputs: { dq: { shape: q.shape, dtype: 'f32' }, dk: { shape: k.shape, dtype: 'f32' }, dv: { shape: v.shape, dtype: 'f32' } } };
+  },
+  gpu({ plan }, dout, q, k, v, out, lse, options) {
+    const g = launchBackward(q.engine, { plan, q, k, v, mask: options?.mask, dout, out, lse: lse.binding() }, { kv: true });
+    return { dq: g.dq, dk: g.dk!, dv: g.dv! };
+  },
+  cpu: ({ plan }, dout, q, k, v, out, lse, options) => backwardRef(plan, dout, q, k, v, out, lse, hostMask('sdpaBackward', options)),
+});
+
+/** CPU reference of sdpaBackward with a host mask (typed wrapper over `sdpaBackward.cpu`). */
 export function sdpaBackwardCpu(dout: HostTensor, q: HostTensor, k: HostTensor, v: HostTensor, out: HostTensor, lse: HostTensor, options?: HostSdpaOptions): { dq: HostTensor; dk: HostTensor; dv: HostTensor } {
-  const plan = checkBackward('sdpaBackward', dout, q, k, v, out, lse, options);
-  return backwardRef(plan, dout, q, k, v, out, lse, options?.mask);
+  return sdpaBackward.cpu(dout, q, k, v, out, lse, options as unknown as SdpaOptions);
 }

@@ -42,9 +42,9 @@ function variants(engine: Engine): string[] {
   return engine.variants.supported(sdpaKernel);
 }
 
-/** Runs `fn` with each supported variant forced in turn. */
-async function eachVariant(engine: Engine, fn: (variant: string) => Promise<void>): Promise<void> {
-  for (const v of variants(engine)) {
+/** Runs `fn` with each supported variant forced in turn (or only the named ones, where supported). */
+async function eachVariant(engine: Engine, fn: (variant: string) => Promise<void>, only?: string[]): Promise<void> {
+  for (const v of variants(engine).filter((x) => !only || only.includes(x))) {
     engine.variants.force('sdpa', v);
     try {
       await fn(v);
@@ -97,21 +97,71 @@ function infMask(shape: number[], seed: number, fullRow?: number): HostTensor {
   return out;
 }
 
+/** Forward (out, lse) and backward (dq, dk, dv) of one problem against the references. */
+async function checkAll(engine: Engine, s: Shape, seed: number, o: HostSdpaOptions, what: string): Promise<void> {
+  const [q, k, v] = inputs(s, seed);
+  const dy = randomHost([s.B, s.H, s.n, s.dv], seed + 3);
+  const want = ops.sdpaForwardCpu(q, k, v, o);
+  const got = await gpuForward(engine, q, k, v, o);
+  expectClose(got.out.data, want.out.data, FWD, `sdpa out ${what} ${tag(s)}`);
+  expectClose(got.lse.data, want.lse.data, FWD, `sdpa lse ${what} ${tag(s)}`);
+  const wb = ops.sdpaBackwardCpu(dy, q, k, v, want.out, want.lse, o);
+  const gb = await gpuBackward(engine, dy, q, k, v, o);
+  expectClose(gb[0]!.data, wb.dq.data, BWD, `dq ${what} ${tag(s)}`);
+  expectClose(gb[1]!.data, wb.dk.data, BWD, `dk ${what} ${tag(s)}`);
+  expectClose(gb[2]!.data, wb.dv.data, BWD, `dv ${what} ${tag(s)}`);
+}
+
 const cases: Case[] = [
   {
     name: 'forward and lse match the CPU reference on odd shapes',
     async run(engine) {
-      await eachVariant(engine, async () => {
-        for (const [i, s] of SHAPES.entries()) {
-          const [q, k, v] = inputs(s, 10 + i);
-          for (const scale of [undefined, 0.1]) {
-            const got = await gpuForward(engine, q, k, v, { scale });
-            const want = ops.sdpaForwardCpu(q, k, v, { scale });
-            expectClose(got.out.data, want.out.data, FWD, `sdpa out ${tag(s)} scale ${scale}`);
-            expectClose(got.lse.data, want.lse.data, FWD, `sdpa lse ${tag(s)} scale ${scale}`);
-          }
+      for (const [i, s] of SHAPES.entries()) {
+        const [q, k, v] = inputs(s, 10 + i);
+        for (const scale of [undefined, 0.1]) {
+          const got = await gpuForward(engine, q, k, v, { scale });
+          const want = ops.sdpaForwardCpu(q, k, v, { scale });
+          expectClose(got.out.data, want.out.data, FWD, `sdpa out ${tag(s)} scale ${scale}`);
+          expectClose(got.lse.data, want.lse.data, FWD, `sdpa lse ${tag(s)} scale ${scale}`);
         }
+      }
+    },
+  },
+  {
+    name: 'every variant: forward and backward, with and without a mask',
+    async run(engine) {
+      // Small feature sizes: each variant compiles its own pipelines, and big unrolled kernels compile slowly.
+      await eachVariant(engine, async () => {
+        await checkAll(engine, SHAPES[0]!, 200, {}, '');
+        await checkAll(engine, SHAPES[2]!, 210, { mask: infMask([7, 13], 211, 3), scale: 0.3 }, 'masked');
       });
+    },
+  },
+  {
+    name: 'texture kernels (problems large enough to stage), with a mask and a fully masked row',
+    async run(engine) {
+      // n·m·(d + dv) above the staging threshold, m not a multiple of any tile, B·H > 1.
+      const s = { B: 1, H: 2, n: 130, m: 127, d: 64, dv: 72 };
+      await eachVariant(
+        engine,
+        async () => {
+          // Record which kernels ran: the texture kernels must have served (not a fallback).
+          const ran = new Set<string>();
+          const runtime = engine.runtime;
+          const dispatch = runtime.dispatch.bind(runtime);
+          runtime.dispatch = (d) => (ran.add(d.kernel.name), dispatch(d));
+          try {
+            await checkAll(engine, s, 220, {}, 'texture');
+            await checkAll(engine, s, 230, { mask: infMask([130, 127], 231, 17) }, 'texture masked');
+          } finally {
+            runtime.dispatch = dispatch;
+          }
+          for (const k of ['sdpa_forward_texture', 'sdpa_backward_query_texture', 'sdpa_backward_keyvalue_texture']) {
+            if (!ran.has(k)) throw new Error(`kernel ${k} did not run (ran: ${[...ran].join(', ')})`);
+          }
+        },
+        ['single-texture'],
+      );
     },
   },
   {
@@ -128,7 +178,7 @@ const cases: Case[] = [
   {
     name: 'masks: [n, m] with -inf, key padding [B, 1, 1, m], a fully masked row',
     async run(engine) {
-      await eachVariant(engine, async () => {
+      {
         const s = { B: 2, H: 3, n: 6, m: 11, d: 9, dv: 10 };
         const [q, k, v] = inputs(s, 40);
         const padding = HostTensor.zeros([2, 1, 1, 11]);
@@ -151,13 +201,13 @@ const cases: Case[] = [
           if (got.lse.data[bh * 6 + 2] !== -Infinity) throw new Error(`masked row: lse ${got.lse.data[bh * 6 + 2]}, expected -inf`);
           for (let j = 0; j < 10; j++) if (got.out.data[(bh * 6 + 2) * 10 + j] !== 0) throw new Error('masked row: output is not 0');
         }
-      });
+      }
     },
   },
   {
     name: 'backward kernels match the CPU reference',
     async run(engine) {
-      await eachVariant(engine, async () => {
+      {
         const cases: [Shape, HostSdpaOptions][] = [
           [SHAPES[0]!, {}],
           [SHAPES[1]!, { scale: 0.1 }],
@@ -179,7 +229,7 @@ const cases: Case[] = [
             for (let bh = 0; bh < 6; bh++) for (let j = 0; j < s.d; j++) if (got[0]!.data[(bh * 7 + 3) * s.d + j] !== 0) throw new Error('masked row: dq is not 0');
           }
         }
-      });
+      }
     },
   },
   {
