@@ -73,7 +73,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       }
       mx[r] = mnew;
       l[r] = l[r] * alpha + sum;
-      for (var j = 0u; j < CQ; j++) { o[r * CQ + j] *= alpha; }
+      // Once the running max settles (the usual case), alpha is 1 for the whole subgroup: skip the rescale.
+      if (alpha != 1.0) {
+        for (var j = 0u; j < CQ; j++) { o[r * CQ + j] *= alpha; }
+      }
     }
 
     for (var c = 0u; c < BC; c++) {

@@ -127,16 +127,23 @@ const cases: Case[] = [
       }
     },
   },
-  {
-    name: 'every variant: forward and backward, with and without a mask',
-    async run(engine) {
-      // Small feature sizes: each variant compiles its own pipelines, and big unrolled kernels compile slowly.
-      await eachVariant(engine, async () => {
-        await checkAll(engine, SHAPES[0]!, 200, {}, '');
-        await checkAll(engine, SHAPES[2]!, 210, { mask: infMask([7, 13], 211, 3), scale: 0.3 }, 'masked');
-      });
-    },
-  },
+  // One case per variant (each compiles its own pipelines); a variant this device lacks is skipped.
+  ...['single-texture', 'single', 'subgroup', 'workgroup'].map(
+    (variant): Case => ({
+      name: `variant ${variant}: forward and backward, with and without a mask`,
+      async run(engine) {
+        // Small feature sizes: big unrolled kernels compile slowly on CPU adapters.
+        await eachVariant(
+          engine,
+          async () => {
+            await checkAll(engine, SHAPES[0]!, 200, {}, '');
+            await checkAll(engine, SHAPES[2]!, 210, { mask: infMask([7, 13], 211, 3), scale: 0.3 }, 'masked');
+          },
+          [variant],
+        );
+      },
+    }),
+  ),
   {
     name: 'texture kernels (problems large enough to stage), with a mask and a fully masked row',
     async run(engine) {
