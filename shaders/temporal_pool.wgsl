@@ -1,12 +1,23 @@
+#if SG
+enable subgroups;
+#endif
 // Temporal softmax pooling (M2, eqs. 5–6): for each clip, one softmax over all T×E frame-class scores,
 //   p(c, f) = exp(o[f, c] − lse),  lse = log Σ_{f,c} exp(o),
-// and in the same pass the class marginal p(c) = Σ_f p(c, f) (as probabilities and, stably, as
+// and in the same launch the class marginal p(c) = Σ_f p(c, f) (as probabilities and, stably, as
 //   log p(c) = LSE_f(o[·, c]) − lse), the frame marginal p(f) = Σ_c p(c, f), the joint, and −log p(y).
-// One workgroup per clip; with a mean loss, one workgroup walks every clip and averages.
+// Layout: TPC invocations per clip (a power of two, ≥ E where possible), WG/TPC clips per workgroup. Each
+// invocation streams its class column(s) once with an online log-sum-exp, so p(c) and log p(c) read every
+// score once. The clip's lse combines the TPC partials: with SG (devices with a fixed subgroup size, the
+// workgroup being one subgroup) by subgroupShuffleXor within aligned groups of TPC lanes, with no barrier
+// (barriers dominate on CPU adapters); otherwise through workgroup memory with two barriers. p(f) and the
+// joint take a second pass. A batch-mean loss is accumulated by one workgroup walking every clip.
 // Outputs are chosen by defines; their binding numbers come from the host ({{B_*}}).
-const WG = 64u;
+const WG = {{WG}}u;
+const TPC = {{TPC}}u;
+const CPW = WG / TPC;
+const NEG_BIG = -3.4028234663852886e38;
 
-struct Params { N: u32, T: u32, E: u32, stride: u32, nan: f32 }
+struct Params { N: u32, T: u32, E: u32, groups: u32, stride: u32, nan: f32 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> scores: array<f32>;
 #if LOSS
@@ -26,91 +37,149 @@ struct Params { N: u32, T: u32, E: u32, stride: u32, nan: f32 }
 @group(0) @binding({{B_JOINT}}) var<storage, read_write> joint: array<f32>;
 #endif
 
-var<workgroup> red: array<f32, WG>;
-
-fn wg_max(x: f32, lid: u32) -> f32 {
-  workgroupBarrier();
-  red[lid] = x;
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    workgroupBarrier();
-    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
+#if SG
+// The clip's (max, Σ exp) from the TPC lanes that share it: a butterfly within aligned groups of TPC lanes.
+fn combine(m0: f32, s0: f32, slot: u32) -> f32 {
+  var m = m0;
+  var s = s0;
+  for (var k = 1u; k < TPC; k <<= 1u) {
+    let om = subgroupShuffleXor(m, k);
+    let os = subgroupShuffleXor(s, k);
+    let nm = max(m, om);
+    s = s * exp(m - nm) + os * exp(om - nm);
+    m = nm;
   }
-  workgroupBarrier();
-  return red[0];
+  return m + log(s);
 }
+#else
+var<workgroup> part_m: array<f32, WG>;
+var<workgroup> part_s: array<f32, WG>;
 
-fn wg_sum(x: f32, lid: u32) -> f32 {
+fn combine(m0: f32, s0: f32, slot: u32, lid: u32) -> f32 {
+  part_m[lid] = m0;
+  part_s[lid] = s0;
   workgroupBarrier();
-  red[lid] = x;
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    workgroupBarrier();
-    if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
-  }
-  workgroupBarrier();
-  return red[0];
+  var mx = NEG_BIG;
+  for (var k = 0u; k < TPC; k++) { mx = max(mx, part_m[slot * TPC + k]); }
+  var z = 0.0;
+  for (var k = 0u; k < TPC; k++) { z += part_s[slot * TPC + k] * exp(part_m[slot * TPC + k] - mx); }
+  workgroupBarrier(); // part_* are rewritten by the next group
+  return mx + log(z);
 }
+#endif
 
-// log Σ_f exp(o[f, c]) for one class column of a clip.
-fn column_lse(base: u32, c: u32) -> f32 {
+// (max, Σ exp(o − max)) of one class column, in one pass; the rescale runs only when the max grows.
+fn column_stats(base: u32, c: u32) -> vec2f {
   let T = params.T;
   let E = params.E;
-  var mx = scores[base + c];
-  for (var f = 1u; f < T; f++) { mx = max(mx, scores[base + f * E + c]); }
-  var s = 0.0;
-  for (var f = 0u; f < T; f++) { s += exp(scores[base + f * E + c] - mx); }
-  return mx + log(s);
+  var m = scores[base + c];
+  var s = 1.0;
+  for (var f = 1u; f < T; f++) {
+    let o = scores[base + f * E + c];
+    if (o > m) {
+      s = s * exp(m - o) + 1.0;
+      m = o;
+    } else {
+      s += exp(o - m);
+    }
+  }
+  return vec2f(m, s);
 }
 
 @compute @workgroup_size(WG)
+#if SG
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) lid: u32) {
+#else
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+#endif
   let T = params.T;
   let E = params.E;
   let size = T * E;
+  let slot = lid / TPC;
+  let lane = lid % TPC;
   var loss_sum = 0.0;
-  for (var clip = flat_workgroup(wid, nwg); clip < params.N; clip += params.stride) {
-    let base = clip * size;
-    var mx = scores[base];
-    for (var i = lid; i < size; i += WG) { mx = max(mx, scores[base + i]); }
-    mx = wg_max(mx, lid);
-    var z = 0.0;
-    for (var i = lid; i < size; i += WG) { z += exp(scores[base + i] - mx); }
-    let lse = mx + log(wg_sum(z, lid));
+  for (var g = flat_workgroup(wid, nwg); g < params.groups; g += params.stride) {
+    let clip = g * CPW + slot;
+    let live = clip < params.N;
+    let base = min(clip, params.N - 1u) * size;
+
+    // Column log-sum-exps (the first one kept), merged into this invocation's partial of the clip's lse.
+    var own = vec2f(NEG_BIG, 0.0);
+    var tm = NEG_BIG;
+    var ts = 0.0;
+    for (var c = lane; c < E; c += TPC) {
+      let st = column_stats(base, c);
+      if (c == lane) { own = st; }
+      let nm = max(tm, st.x);
+      ts = ts * exp(tm - nm) + st.y * exp(st.x - nm);
+      tm = nm;
+    }
+#if SG
+    let lse = combine(tm, ts, slot);
+#else
+    let lse = combine(tm, ts, slot, lid);
+#endif
+
+    if (live) {
 #if COLUMNS
-    for (var c = lid; c < E; c += WG) {
-      let lp = column_lse(base, c) - lse;
+      for (var c = lane; c < E; c += TPC) {
+        var st = own;
+        if (c != lane) { st = column_stats(base, c); }
+        let lp = st.x + log(st.y) - lse;
 #if PROBS
-      probs[clip * E + c] = exp(lp);
+        probs[clip * E + c] = exp(lp);
 #endif
 #if LOGP
-      logp[clip * E + c] = lp;
+        logp[clip * E + c] = lp;
 #endif
-    }
+      }
 #endif
 #if FRAMES
-    for (var f = lid; f < T; f += WG) {
-      var s = 0.0;
-      for (var c = 0u; c < E; c++) { s += exp(scores[base + f * E + c] - lse); }
-      frames[clip * T + f] = s;
-    }
+      for (var f = lane; f < T; f += TPC) {
+        var s = 0.0;
+        for (var c = 0u; c < E; c++) { s += exp(scores[base + f * E + c] - lse); }
+        frames[clip * T + f] = s;
+      }
 #endif
 #if JOINT
-    for (var i = lid; i < size; i += WG) { joint[base + i] = exp(scores[base + i] - lse); }
+      for (var i = lane; i < size; i += TPC) { joint[base + i] = exp(scores[base + i] - lse); }
 #endif
 #if LOSS
-    if (lid == 0u) {
       let y = labels[clip];
-      // A label outside [0, E) gives NaN (array labels are range-checked on the host).
-      var l = params.nan;
-      if (y >= 0 && u32(y) < E) { l = lse - column_lse(base, u32(y)); }
+      // The invocation owning column y reports; a label outside [0, E) gives NaN (host arrays are range-checked).
+      if (y < 0 || u32(y) >= E) {
+        if (lane == 0u) {
 #if MEAN
-      loss_sum += l;
+          loss_sum += params.nan;
 #else
-      loss[clip] = l;
+          loss[clip] = params.nan;
+#endif
+        }
+      } else if (u32(y) % TPC == lane) {
+        var st = own;
+        if (u32(y) != lane) { st = column_stats(base, u32(y)); }
+        let l = lse - (st.x + log(st.y));
+#if MEAN
+        loss_sum += l;
+#else
+        loss[clip] = l;
+#endif
+      }
 #endif
     }
-#endif
   }
 #if MEAN
-  if (lid == 0u) { loss[0] = loss_sum / f32(params.N); }
+  // Sum the invocations' shares of the batch loss.
+#if SG
+  let total = subgroupAdd(loss_sum);
+  if (lid == 0u) { loss[0] = total / f32(params.N); }
+#else
+  part_s[lid] = loss_sum;
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (lid < s) { part_s[lid] += part_s[lid + s]; }
+  }
+  if (lid == 0u) { loss[0] = part_s[0] / f32(params.N); }
+#endif
 #endif
 }

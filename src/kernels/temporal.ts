@@ -27,6 +27,7 @@ import { defineOp, type Op, type Plan } from './op.js';
 import type { Binding } from './runtime.js';
 import { checkLabelsArg, hostLabels, labelsBinding, type Labels } from './softmax.js';
 import { Uniforms } from './uniforms.js';
+import { registerTunable, type TunableKernel } from './variants.js';
 
 const kernels = {
   pool: { name: 'temporal_pool', code: poolWgsl },
@@ -37,6 +38,9 @@ const kernels = {
 };
 
 export type PoolReduction = 'mean' | 'none';
+
+/** Workgroups of a pooling launch; more clips than that are walked with a stride. */
+const MAX_WORKGROUPS = 256;
 type LabelMeta = TensorMeta | readonly number[] | Int32Array;
 type HostLabels = HostTensor | readonly number[] | Int32Array;
 
@@ -69,7 +73,7 @@ interface PoolOutputs {
   loss?: { tensor: Tensor; labels: Labels; mean: boolean };
 }
 
-function launchPool(scores: Tensor, N: number, T: number, E: number, outs: PoolOutputs): void {
+function launchPool(scores: Tensor, N: number, T: number, E: number, outs: PoolOutputs, layout?: string): void {
   const engine = scores.engine;
   const bindings: Binding[] = [scores.binding()];
   const defines: Record<string, number> = { PROBS: 0, LOGP: 0, COLUMNS: 0, FRAMES: 0, JOINT: 0, LOSS: 0, MEAN: 0 };
@@ -91,18 +95,49 @@ function launchPool(scores: Tensor, N: number, T: number, E: number, outs: PoolO
   add('FRAMES', 'B_FRAMES', outs.frameWeights);
   add('JOINT', 'B_JOINT', outs.joint);
   defines.COLUMNS = defines.PROBS! || defines.LOGP!;
-  // A batch-mean loss is summed by one workgroup walking every clip; otherwise one workgroup per clip.
-  const grid = outs.loss?.mean ? 1 : N;
+  // With a fixed subgroup size the workgroup is one subgroup and lanes combine by shuffles (no barrier);
+  // TPC invocations per clip (a power of two ≥ E, capped by the workgroup), WG/TPC clips per workgroup.
+  const sg = (layout ?? engine.variants.pick(temporalPoolKernel).name) === 'subgroup' ? engine.fixedSubgroupSize! : undefined;
+  const wg = sg ?? 64;
+  const tpc = Math.min(wg, 2 ** Math.ceil(Math.log2(Math.max(1, E))));
+  Object.assign(defines, { SG: wg === sg ? 1 : 0, WG: wg, TPC: tpc });
+  const groups = Math.ceil(N / (wg / tpc));
+  // A batch-mean loss is summed by one workgroup walking every clip. Otherwise workgroups walk groups of clips
+  // with a stride: a CPU adapter pays a fixed cost per workgroup, so thousands of tiny ones cost more than the work.
+  const grid = outs.loss?.mean ? 1 : Math.min(groups, MAX_WORKGROUPS);
   engine.runtime.dispatch({
     kernel: kernels.pool,
     defines,
     label: `temporalSoftmaxPool ${fmtShape([N, T, E])}`,
-    uniforms: new Uniforms().u32(N, T, E, grid).f32(NaN),
+    uniforms: new Uniforms().u32(N, T, E, groups, grid).f32(NaN),
     bindings,
     grid,
   });
   release();
 }
+
+/** p(c) with a given layout (the tuner times each). */
+function poolWith(engine: Engine, x: Tensor, layout: string): Tensor {
+  const [N, T, E] = x.shape as [number, number, number];
+  const out = engine.empty([N, E]);
+  launchPool(x, N, T, E, { probs: out }, layout);
+  return out;
+}
+
+const oneSubgroup = (e: Engine) => e.features.has('subgroups') && e.fixedSubgroupSize !== undefined && e.fixedSubgroupSize >= 4 && e.fixedSubgroupSize <= 64;
+
+/** The forward's two layouts: one subgroup per workgroup combining by shuffles, or 64 invocations and barriers. */
+export const temporalPoolKernel: TunableKernel<Tensor> = registerTunable<Tensor>({
+  name: 'temporal-pool',
+  variants: [
+    { name: 'subgroup', supported: oneSubgroup, run: (e, x) => poolWith(e, x, 'subgroup') },
+    { name: 'workgroup', supported: () => true, run: (e, x) => poolWith(e, x, 'workgroup') },
+  ],
+  sample(engine) {
+    const x = engine.tensor(Float32Array.from({ length: 4096 * 16 * 7 }, (_, i) => Math.sin(i)), [4096, 16, 7]);
+    return { problem: x, dispose: () => x.dispose() };
+  },
+});
 
 /** Upstream gradients of the pooled outputs (any subset). */
 export interface TemporalPoolGrads {

@@ -9,13 +9,15 @@ import { expectThrows, type Case, type Suite } from './types.js';
 const TOL = { abs: 2e-6, rel: 2e-5 };
 const GRAD = { abs: 2e-3, rel: 2e-2 };
 
-// T = 1, E not a multiple of 4, E > 64 (several columns per invocation), T > 64, a single clip.
+// T = 1, E not a multiple of 4, E above the subgroup size (several columns per invocation), T > 64, a single
+// clip, and more clips than a launch has workgroups (they walk the clips with a stride).
 const SHAPES: number[][] = [
   [3, 16, 7],
   [2, 1, 5],
   [1, 5, 1],
   [2, 3, 70],
   [1, 67, 3],
+  [700, 3, 5],
 ];
 
 function labelsFor(N: number, E: number, seed: number): Int32Array {
@@ -24,19 +26,29 @@ function labelsFor(N: number, E: number, seed: number): Int32Array {
 
 const cases: Case[] = [
   {
-    name: 'temporal softmax pooling outputs match the CPU reference',
+    name: 'temporal softmax pooling outputs match the CPU reference (each layout)',
     async run(engine) {
-      for (const [i, shape] of SHAPES.entries()) {
-        // Wide score ranges: the joint softmax must stay stable and log p(c) finite where p(c) underflows.
-        const scores = randomHost(shape, 10 + i, -30, 30);
-        await checkOp(engine, ops.temporalSoftmaxPool, [scores], TOL);
-        await checkOp(engine, ops.temporalLogSoftmaxPool, [scores], { abs: 2e-5, rel: 2e-5 });
-        await checkOp(engine, ops.temporalFrameWeights, [scores], TOL);
-        const labels = labelsFor(shape[0]!, shape[2]!, i);
-        for (const reduction of ['mean', 'none'] as const) {
-          await checkOp(engine, ops.temporalSoftmaxPoolLoss, [scores, labels, reduction], { abs: 2e-5, rel: 2e-5 });
-          // Labels as an i32 tensor (uploaded by checkOp; the reference reads the host copy).
-          await checkOp(engine, ops.temporalSoftmaxPoolLoss, [scores, HostTensor.from(labels, [labels.length], 'i32') as never, reduction], { abs: 2e-5, rel: 2e-5 });
+      for (const variant of engine.variants.supported(ops.temporalPoolKernel)) {
+        engine.variants.force('temporal-pool', variant);
+        try {
+          for (const [i, shape] of SHAPES.entries()) {
+            // Wide score ranges: the joint softmax must stay stable and log p(c) finite where p(c) underflows.
+            const scores = randomHost(shape, 10 + i, -30, 30);
+            await checkOp(engine, ops.temporalSoftmaxPool, [scores], TOL);
+            await checkOp(engine, ops.temporalLogSoftmaxPool, [scores], { abs: 2e-5, rel: 2e-5 });
+            await checkOp(engine, ops.temporalFrameWeights, [scores], TOL);
+            const labels = labelsFor(shape[0]!, shape[2]!, i);
+            for (const reduction of ['mean', 'none'] as const) {
+              await checkOp(engine, ops.temporalSoftmaxPoolLoss, [scores, labels, reduction], { abs: 2e-5, rel: 2e-5 });
+              // Labels as an i32 tensor (uploaded by checkOp; the reference reads the host copy).
+              await checkOp(engine, ops.temporalSoftmaxPoolLoss, [scores, HostTensor.from(labels, [labels.length], 'i32') as never, reduction], { abs: 2e-5, rel: 2e-5 });
+            }
+          }
+        } catch (e) {
+          (e as Error).message = `[variant ${variant}] ${(e as Error).message}`;
+          throw e;
+        } finally {
+          engine.variants.force('temporal-pool', undefined);
         }
       }
     },
