@@ -91,3 +91,19 @@ export {
   gridSampleBackwardInput,
   type GridSampleOptions,
 } from './spatial-transformer.js';
+export {
+  frameAttentionPool,
+  frameAttentionPoolBackward,
+  frameAttentionPoolBackwardFeatures,
+  frameAttentionPoolBackwardWeights,
+  temporalFrameWeights,
+  temporalLogSoftmaxPool,
+  temporalSoftmaxPool,
+  temporalSoftmaxPoolBackward,
+  temporalSoftmaxPooling,
+  temporalSoftmaxPoolLoss,
+  temporalPoolKernel,
+  type PoolReduction,
+  type TemporalPoolGrads,
+  type TemporalPoolingOptions,
+} from './temporal.js';
