@@ -68,21 +68,6 @@ export {
   type SdpaPlan,
 } from './attention.js';
 export {
-  frameAttentionPool,
-  frameAttentionPoolBackward,
-  frameAttentionPoolBackwardFeatures,
-  frameAttentionPoolBackwardWeights,
-  temporalFrameWeights,
-  temporalLogSoftmaxPool,
-  temporalSoftmaxPool,
-  temporalSoftmaxPoolBackward,
-  temporalSoftmaxPooling,
-  temporalSoftmaxPoolLoss,
-  type PoolReduction,
-  type TemporalPoolGrads,
-  type TemporalPoolingOptions,
-} from './temporal.js';
-export {
   affineGrid,
   affineGridBackward,
   gridSample,
