@@ -1,12 +1,14 @@
 /**
- * Batched matmul with NumPy batch broadcasting, optional transposes, bias and a fused activation, in three
- * variants chosen per device (src/kernels/variants.ts):
- * - `buffer`: storage buffers, register-blocked; any shape; the normal fast path on real GPUs.
+ * Batched matmul with NumPy batch broadcasting, optional transposes, bias and a fused activation, in four
+ * variants chosen per device (src/kernels/variants.ts); each is tested against the float64 CPU reference:
+ * - `buffer`: storage buffers, register-blocked 4 × 8 per invocation, vec4 loads where aligned; any shape.
+ *   The fastest on SwiftShader (Chromium's CPU adapter).
+ * - `buffer-tiled`: storage buffers through 64 × 64 workgroup-memory tiles: the usual fast path on real GPUs,
+ *   slow on CPU adapters (barriers and workgroup loads).
  * - `texture`: operands staged by a small kernel into zero-padded rgba32float texture arrays, read with
  *   textureLoad (much faster on lavapipe, whose storage-buffer loads are scalarised per lane).
  * - `texture-subgroup`: the same textures, A shared across the 8 lanes of a subgroup with subgroupBroadcast.
- * The texture variants fall back to `buffer` for problems over the device's texture limits.
- */
+ * The texture variants fall back to `buffer` for problems over the device's texture limits. */
 import type { Engine } from '../device/engine.js';
 import { assert, fmtShape } from '../device/errors.js';
 import { HostTensor, type TensorMeta } from '../graph/host.js';
@@ -372,8 +374,9 @@ function randomData(n: number, seed: number): Float32Array {
   return out;
 }
 
-// Before tuning, the first supported variant serves: texture-subgroup where it runs (CPU adapters such as
-// lavapipe, where it is 4× faster than buffers), else buffers (the usual fast path on real GPUs).
+// Before tuning, the first supported variant serves: texture-subgroup where it runs (lavapipe, where it is
+// 4–6× faster than buffers), else the register-blocked buffer kernel (best on SwiftShader; on real GPUs
+// tune() decides between it and buffer-tiled).
 export const matmulKernel: TunableKernel<MatmulProblem> = registerTunable<MatmulProblem>({
   name: 'matmul',
   variants: [subgroupVariant, bufferVariant, tiledVariant, textureVariant],
