@@ -7,4 +7,5 @@ export const SUITES: Record<string, () => Promise<Suite>> = {
   conv: async () => (await import('./conv.js')).convSuite,
   attention: async () => (await import('./attention.js')).attentionSuite,
   train: async () => (await import('./train.js')).trainSuite,
+  models: async () => (await import('./models.js')).modelsSuite,
 };
