@@ -7,6 +7,7 @@ export { isGradEnabled, noGrad } from './graph/autograd.js';
 export { HostTensor } from './graph/host.js';
 export { keep, tidy } from './graph/scope.js';
 export type { PoolStats } from './graph/pool.js';
+import './graph/tensor-methods.js'; // installs x.add(y), x.sum(), … on Tensor
 export { Tensor } from './graph/tensor.js';
 export { tunableKernels, type TuningStore, type TuneResult } from './kernels/variants.js';
 export { defineOp, type Op, type OpDecl, type Plan } from './kernels/op.js';

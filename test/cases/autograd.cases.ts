@@ -2,6 +2,7 @@
 import { isGradEnabled, noGrad } from '../../src/graph/autograd.js';
 import { HostTensor } from '../../src/graph/host.js';
 import { tidy } from '../../src/graph/scope.js';
+import '../../src/graph/tensor-methods.js';
 import type { Tensor } from '../../src/graph/tensor.js';
 import { defineOp } from '../../src/kernels/op.js';
 import * as ops from '../../src/kernels/ops.js';
@@ -91,6 +92,17 @@ const cases: Case[] = [
       const z = ops.mul(x, 2);
       z.backward(engine.ones([3]));
       expectClose(await x.grad!.read(), [4, 6, 8], { abs: 1e-6, rel: 0 }, 'gradients accumulate across backward calls');
+    },
+  },
+  {
+    name: 'ops as tensor methods chain and differentiate like the functions',
+    async run(engine) {
+      await autogradCheck(engine, 'methods', (x, y) => x.mul(y).add(1).relu().matmul(y.transpose()).softmax(-1).log().sum(1), [randomHost([3, 4], 43, 0.1, 1), randomHost([3, 4], 44, 0.1, 1)]);
+      const x = engine.tensor([1, -2, 3, -4], [2, 2]);
+      const viaMethods = await x.abs().sqrt().mean(0).read();
+      const viaFunctions = await ops.mean(ops.sqrt(ops.abs(x)), 0).read();
+      expectClose(viaMethods, viaFunctions, { abs: 0, rel: 0 }, 'methods vs functions');
+      x.dispose();
     },
   },
   {
