@@ -1,6 +1,6 @@
 /**
  * Reverse-mode autograd. Ops record a node when an input requires a gradient and recording is on; the node
- * keeps aliases of only what its backward rule needs (sharing the storage, so the user may dispose the
+ * keeps detached handles (same storage) on only what its backward rule needs (sharing the storage, so the user may dispose the
  * originals). `backward()` walks the nodes in reverse topological order, runs each rule (which launches the
  * backward kernels), accumulates gradients, and frees each node's saved tensors as soon as it has run.
  * Nodes are reference-counted: disposing the last tensor that leads to a node frees its saved tensors too.
@@ -89,7 +89,7 @@ export function record(
   const needsGrad = inputs.map((t) => t.requiresGrad);
   if (!needsGrad.some(Boolean)) return;
   // Saved aliases belong to the node, not to any tidy scope that is open now.
-  const saved = save.map((t) => keep(t.alias()));
+  const saved = save.map((t) => keep(t.detach()));
   const node = new GradNode(opName, inputs, needsGrad, inputs.map((t) => t.gradNode), makeBackward(saved), saved);
   out.attachGrad(node);
 }

@@ -83,11 +83,6 @@ export class Tensor {
     return new Tensor(this.engine, this.storage.retain(), this.shape, this.dtype);
   }
 
-  /** @internal A second handle on the same storage (autograd's saved tensors). */
-  alias(): Tensor {
-    return this.detach();
-  }
-
   get rank(): number {
     return this.shape.length;
   }
