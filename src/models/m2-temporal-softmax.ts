@@ -29,6 +29,8 @@ export interface TemporalSoftmaxOptions {
   /** Weight of ‖AAᵀ − I‖²_F (1). */
   lambda?: number;
   seed?: number;
+  /** Backbone conv initialisation: PyTorch's default, or torchvision's VGG one (trains from scratch far better). */
+  init?: 'default' | 'kaiming-fan-out';
 }
 
 export interface TemporalSoftmaxOutput {
@@ -72,10 +74,11 @@ export class TemporalSoftmaxNet extends Module {
       temporal: opts.temporal ?? 'softmax',
       lambda: opts.lambda ?? 1,
       seed: opts.seed ?? 0,
+      init: opts.init ?? 'default',
     };
     this.options = o;
     // The last max-pool is dropped: descriptors at H/16 × W/16.
-    this.features = this.addModule('features', new Vgg16Features(engine, { width: o.width, pools: 4, seed: o.seed }));
+    this.features = this.addModule('features', new Vgg16Features(engine, { width: o.width, pools: 4, seed: o.seed, init: o.init }));
     const D = this.features.outChannels;
     this.attention =
       o.spatial === 'attention'

@@ -38,6 +38,8 @@ export interface EcnnFsaOptions {
   pooling?: 'frames' | 'features';
   dropout?: number;
   seed?: number;
+  /** Backbone conv initialisation: PyTorch's default, or torchvision's VGG one (trains from scratch far better). */
+  init?: 'default' | 'kaiming-fan-out';
 }
 
 export interface EcnnFsaOutput {
@@ -81,17 +83,18 @@ export class EcnnFsa extends Module {
       pooling: opts.pooling ?? 'frames',
       dropout: opts.dropout ?? 0.5,
       seed: opts.seed ?? 0,
+      init: opts.init ?? 'default',
     };
     this.options = o;
     const seed = o.seed;
-    this.features = this.addModule('features', new Vgg16Features(engine, { width: o.width, pools: 5, seed }));
+    this.features = this.addModule('features', new Vgg16Features(engine, { width: o.width, pools: 5, seed, init: o.init }));
     const c512 = this.features.outChannels;
     const dB = scaled(o.backboneDim, o.width);
     const dE = scaled(o.branchDim, o.width);
-    const conv = (cin: number, cout: number, s: number): Conv2d => new Conv2d(engine, cin, cout, 3, { padding: 1, activation: 'relu', seed: seed + s });
+    const conv = (cin: number, cout: number, s: number): Conv2d => new Conv2d(engine, cin, cout, 3, { padding: 1, activation: 'relu', seed: seed + s, init: o.init });
     this.extra = this.addModule('extra', new Named(engine, [['0', conv(c512, dB, 100)], ['2', conv(dB, dB, 101)], ['4', conv(dB, dB, 102)]]));
     const c256 = this.features.convs[6]!.outChannels;
-    this.branch = this.addModule('branch', new Named(engine, [['conv', new Conv2d(engine, c256, dE, 7, { stride: o.branchStride, padding: 3, seed: seed + 103 })]]));
+    this.branch = this.addModule('branch', new Named(engine, [['conv', new Conv2d(engine, c256, dE, 7, { stride: o.branchStride, padding: 3, seed: seed + 103, init: o.init })]]));
     const d = dB + dE;
     this.featureDim = d;
     const lin = (s: number): Linear => new Linear(engine, d, d, { bias: false, seed: seed + s });

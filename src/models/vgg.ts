@@ -23,6 +23,8 @@ export interface Vgg16Options {
   /** How many of the five max-pools to keep (5: torchvision's features; 4: M2 drops the last). */
   pools?: number;
   seed?: number;
+  /** Conv initialisation (see Conv2dLayerOptions.init); torchvision's vgg16 uses 'kaiming-fan-out'. */
+  init?: 'default' | 'kaiming-fan-out';
 }
 
 export class Vgg16Features extends Module {
@@ -45,7 +47,7 @@ export class Vgg16Features extends Module {
         continue;
       }
       const cout = scaled(v, width);
-      const conv = this.addModule(String(index), new Conv2d(engine, cin, cout, 3, { padding: 1, activation: 'relu', seed: (opts.seed ?? 0) + index }));
+      const conv = this.addModule(String(index), new Conv2d(engine, cin, cout, 3, { padding: 1, activation: 'relu', seed: (opts.seed ?? 0) + index, ...(opts.init ? { init: opts.init } : {}) }));
       this.convs.push(conv);
       this.layers.push({ index, kind: 'conv', conv });
       cin = cout;

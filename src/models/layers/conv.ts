@@ -17,6 +17,11 @@ export interface Conv2dLayerOptions {
   /** Fused into the convolution. */
   activation?: ConvActivation;
   seed?: number;
+  /**
+   * 'default': PyTorch's nn.Conv2d initialisation. 'kaiming-fan-out': torchvision's VGG/ResNet one (normal with
+   * std √(2 / (C_out·kH·kW)), bias 0), which keeps activations alive through deep stacks without BatchNorm.
+   */
+  init?: 'default' | 'kaiming-fan-out';
 }
 
 const pair = (p: Pair): [number, number] => (typeof p === 'number' ? [p, p] : p);
@@ -40,7 +45,8 @@ export class Conv2d extends Layer {
     const fanIn = cin * kh * kw;
     const rng = new Rng(options.seed ?? 0).fork(`conv${inChannels}x${outChannels}x${kh}x${kw}`);
     // Drawn in PyTorch's O×I×kH×kW order so that a seed means the same filters whatever the storage layout.
-    const oihw = kaimingUniformDefault(rng, outChannels * cin * kh * kw, fanIn);
+    const fanOut = options.init === 'kaiming-fan-out';
+    const oihw = fanOut ? rng.normal(outChannels * cin * kh * kw, 0, Math.sqrt(2 / (outChannels * kh * kw))) : kaimingUniformDefault(rng, outChannels * cin * kh * kw, fanIn);
     const torchWeight = engine.tensor(oihw, [outChannels, cin, kh, kw]);
     this.weight = this.addParameter('weight', torchConvWeightToHWIO(torchWeight), {
       torchShape: [outChannels, cin, kh, kw],
@@ -48,7 +54,7 @@ export class Conv2d extends Layer {
       fromTorch: (w) => torchConvWeightToHWIO(w),
     });
     torchWeight.dispose();
-    this.bias = options.bias === false ? null : this.addParameter('bias', engine.tensor(kaimingUniformDefault(rng, outChannels, fanIn), [outChannels]));
+    this.bias = options.bias === false ? null : this.addParameter('bias', engine.tensor(fanOut ? new Float32Array(outChannels) : kaimingUniformDefault(rng, outChannels, fanIn), [outChannels]));
   }
 
   /** x [N, H, W, C_in] → [N, H', W', C_out]; `residual` (output-shaped) is added before the activation. */
