@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Clip, ClipSource } from '../src/data/types.js';
 import { Rng } from '../src/models/random.js';
 import { makeBatch, sampleFrames } from '../src/train/batches.js';
+import { loadModelFile, saveModelFile } from '../src/train/model-file.js';
 import { MODEL_NAMES, makeOptimizer, recipeFor } from '../src/train/recipes.js';
 import { Trainer, countCorrect, type ForwardModel } from '../src/train/trainer.js';
 import { testEngine } from './helpers/node-engine.js';
@@ -76,4 +77,30 @@ describe('a short training per model lowers the loss', () => {
       model.dispose();
     });
   }
+});
+
+describe('model files', () => {
+  it('rebuild the model from metadata and refuse another model or configuration, naming every differing tensor', async () => {
+    const engine = await testEngine();
+    const recipe = recipeFor('m1');
+    const options = recipe.options('small', 7);
+    const model = recipe.create(engine, options) as ForwardModel;
+    const bytes = await saveModelFile(model, { model: 'm1', config: 'small', options, labels: ['a', 'b', 'c', 'd', 'e', 'f', 'g'], input: recipe.input('small'), epoch: 3 });
+    const loaded = loadModelFile(engine, bytes);
+    expect(loaded.info.epoch).toBe(3);
+    const [a, b] = [model.namedParameters()[5]!, loaded.model.namedParameters()[5]!];
+    expect(Array.from(await b[1].read())).toEqual(Array.from(await a[1].read()));
+    expect(() => loadModelFile(engine, bytes, { model: 'm2' })).toThrow(/for model m1 .*not m2/);
+    let message = '';
+    try {
+      loadModelFile(engine, bytes, { config: 'paper' });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/configuration 'small', not 'paper'/);
+    for (const name of ['stem.conv.weight', 'layer4.1.conv2.weight', 'frame_fc.weight']) expect(message).toContain(name);
+    expect(() => loadModelFile(engine, bytes, { model: 'm7' })).toThrow(/unknown model 'm7'/);
+    loaded.model.dispose();
+    model.dispose();
+  });
 });

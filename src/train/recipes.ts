@@ -79,8 +79,9 @@ export const RECIPES: Record<ModelName, Recipe> = {
     title: 'ResNet18 + spatial, channel and frame attention (video)',
     options: (config, classes): M1Options =>
       config === 'small' ? { classes, width: 1 / 8, frameFeatures: 32, frameHidden: 8, spatialHidden: 4 } : { classes },
-    input: (config) => (config === 'small' ? { frames: 4, size: 48, channels: 3 } : { frames: 16, size: 224, channels: 3 }),
-    optimizer: (config) => ({ kind: 'adam', lr: config === 'small' ? 2e-3 : 1e-4, weightDecay: 1e-4 }),
+    // 64 px: the stem and max-pool divide by 4 before the first block, and a 48 px face loses its mouth there.
+    input: (config) => (config === 'small' ? { frames: 4, size: 64, channels: 3 } : { frames: 16, size: 224, channels: 3 }),
+    optimizer: (config) => ({ kind: 'adam', lr: config === 'small' ? 1e-3 : 1e-4, weightDecay: 1e-4 }),
     create: (engine, o) => new M1MultiAttentionResNet(engine, o as M1Options) as unknown as AnyModel,
     ...common,
     frameWeights: 'frame_weights',
@@ -115,7 +116,7 @@ export const RECIPES: Record<ModelName, Recipe> = {
     title: 'Deep-Emotion: attentional CNN with a spatial transformer (48×48 gray images)',
     options: (_config, classes): DeepEmotionOptions => ({ classes }),
     input: () => ({ frames: 1, size: 48, channels: 1 }),
-    optimizer: (config) => ({ kind: 'adam', lr: config === 'small' ? 3e-3 : 5e-3, weightDecay: 0 }),
+    optimizer: (config) => ({ kind: 'adam', lr: config === 'small' ? 1e-3 : 5e-3, weightDecay: 0 }),
     create: (engine, o) => new DeepEmotion(engine, o as DeepEmotionOptions) as unknown as AnyModel,
     ...common,
   },
