@@ -142,10 +142,14 @@ export function attentionOverlay(f: FrameStack, m: MapStack, o: OverlayOptions =
           const by = Math.min(H - 1, ay + 1);
           const wx = sx - ax;
           const wy = sy - ay;
+          const p00 = fOff + (ay * W + ax) * C;
+          const p01 = fOff + (ay * W + bx) * C;
+          const p10 = fOff + (by * W + ax) * C;
+          const p11 = fOff + (by * W + bx) * C;
+          const px = f.frames;
           for (let k = 0; k < 3; k++) {
             const kk = C === 1 ? 0 : k;
-            const at = (yy: number, xx: number) => f.frames[fOff + (yy * W + xx) * C + kk]!;
-            base[k] = (at(ay, ax) * (1 - wx) + at(ay, bx) * wx) * (1 - wy) + (at(by, ax) * (1 - wx) + at(by, bx) * wx) * wy;
+            base[k] = (px[p00 + kk]! * (1 - wx) + px[p01 + kk]! * wx) * (1 - wy) + (px[p10 + kk]! * (1 - wx) + px[p11 + kk]! * wx) * wy;
           }
         } else {
           const p = fOff + (Math.floor(y / scale) * W + Math.floor(x / scale)) * C;
