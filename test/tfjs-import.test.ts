@@ -2,29 +2,22 @@
  * TF.js graph-model import (Node): the FER2013 mini-Xception emotion model from @vladmandic/human against
  * TensorFlow.js's CPU backend on real faces, weight decoding (uint8 / uint16 / float16), unsupported ops.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfc from '@tensorflow/tfjs-converter';
-import jpeg from 'jpeg-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Image8 } from '../src/data/types.js';
 import type { Engine } from '../src/device/engine.js';
 import { emotionInput, FER2013_LABELS, type FaceBox } from '../src/import/emotion-input.js';
 import { decodeTfjsWeights, float16ToNumber, loadTfjsGraphModel, TfjsImportError, type TfjsGraphModel, type TfjsModelJson } from '../src/import/tfjs-graph.js';
+import { inferTfjsModel } from '../src/cli/infer-tfjs.js';
+import { readImage } from '../src/node/image-files.js';
 import { readTfjsModelFiles } from '../src/node/tfjs-model-files.js';
-import { decodePng } from './helpers/png-decode.js';
 import { testEngine } from './helpers/node-engine.js';
 
 const MODEL = 'node_modules/@vladmandic/human/models/emotion.json';
 const DEMO = 'node_modules/@vladmandic/face-api/demo';
 const ASTRONAUT_FACE: FaceBox = { x: 168, y: 62, width: 112, height: 124 };
-
-function readJpeg(path: string): Image8 {
-  const d = jpeg.decode(readFileSync(path), { useTArray: true, formatAsRGBA: true });
-  return { width: d.width, height: d.height, channels: 4, data: d.data };
-}
 
 let engine: Engine;
 let model: TfjsGraphModel;
@@ -91,7 +84,7 @@ describe('tfjs graph import: emotion model', () => {
   });
 
   it('matches TF.js CPU on the astronaut (smiling → happy), with SAME padding on odd sizes (29 → 15 → 8)', async () => {
-    const img = decodePng(new Uint8Array(readFileSync('test/fixtures/astronaut.png')));
+    const img = readImage('test/fixtures/astronaut.png');
     expect([img.width, img.height, img.channels]).toEqual([512, 512, 3]);
     const [p] = await compare([emotionInput(img, ASTRONAUT_FACE)]);
     expect(top(p!)).toBe('happy');
@@ -101,7 +94,7 @@ describe('tfjs graph import: emotion model', () => {
   it('matches TF.js CPU on the face-api demo photos; the clear smiles come out happy', async () => {
     // Boxes found by looking at the photos (they are read at test time, never stored in the repository).
     const faces: { file: string; box: FaceBox; smiling: boolean }[] = FACES;
-    const inputs = faces.map((f) => emotionInput(readJpeg(join(DEMO, f.file)), f.box));
+    const inputs = faces.map((f) => emotionInput(readImage(join(DEMO, f.file)), f.box));
     const probs = await compare(inputs);
     faces.forEach((f, i) => {
       const label = `${f.file} ${JSON.stringify(f.box)}: ${top(probs[i]!)}`;
@@ -111,8 +104,22 @@ describe('tfjs graph import: emotion model', () => {
   });
 
   it('runs a batch of one and a whole-image input (no box) the same as TF.js', async () => {
-    const img = decodePng(new Uint8Array(readFileSync('test/fixtures/astronaut.png')));
+    const img = readImage('test/fixtures/astronaut.png');
     await compare([emotionInput(img)]);
+  });
+
+  it('inferTfjsModel (the CLI path) reads the files and reports the astronaut as happy, as a table and as JSON', async () => {
+    const lines: string[] = [];
+    const r = await inferTfjsModel(engine, MODEL, ['test/fixtures/astronaut.png'], { box: ASTRONAUT_FACE, print: (l) => lines.push(l) });
+    expect(r).toHaveLength(1);
+    expect(r[0]!.top).toBe('happy');
+    expect(Object.keys(r[0]!.probabilities)).toEqual([...FER2013_LABELS]);
+    expect(lines[0]).toMatch(/^image\s+top\s+angry\s+disgust\s+fear\s+happy\s+sad\s+surprise\s+neutral$/);
+    expect(lines[1]).toMatch(/^test\/fixtures\/astronaut\.png\s+happy\s+/);
+    const json: string[] = [];
+    const again = await inferTfjsModel(engine, MODEL, ['test/fixtures/astronaut.png'], { box: ASTRONAUT_FACE, json: true, print: (l) => json.push(l) });
+    expect(JSON.parse(json.join('\n'))).toEqual(again);
+    expect(again[0]!.confidence).toBeCloseTo(r[0]!.confidence, 6);
   });
 });
 
