@@ -8,4 +8,5 @@ export const SUITES: Record<string, () => Promise<Suite>> = {
   attention: async () => (await import('./attention.js')).attentionSuite,
   train: async () => (await import('./train.js')).trainSuite,
   models: async () => (await import('./models.js')).modelsSuite,
+  accuracy: async () => (await import('./accuracy.js')).accuracySuite,
 };

@@ -1,32 +1,22 @@
 /**
- * The demo (until the FER models land): a dense layer on the GPU checked against the CPU reference, then a
- * small network trained end to end on the GPU (autograd, fused Adam, cross-entropy) on two interleaved spirals.
+ * `fergpu demo` (= `npm run demo`): a dense layer on the GPU checked against the CPU reference; the shipped M1
+ * weights predicting the emotion of a generated clip, with its attention drawn to demo-output/; and the pretrained
+ * TensorFlow.js emotion model imported and run on the astronaut photo.
  */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EMOTIONS } from '../data/types.js';
 import { describeAdapter, type Engine } from '../device/engine.js';
-import { noGrad } from '../graph/autograd.js';
+import { writePng } from '../node/image-files.js';
+import { readModelFileInfo } from '../train/model-file.js';
+import { demoClip } from './demo-clip.js';
+import { runInfer } from './infer.js';
+import { inferTfjsModel } from './infer-tfjs.js';
 import { HostTensor } from '../graph/host.js';
-import { tidy } from '../graph/scope.js';
-import { argmax } from '../kernels/reduce.js';
 import { matmul, matmulCpu } from '../kernels/matmul.js';
-import { softmaxCrossEntropy } from '../kernels/softmax.js';
-import { Linear, Sequential } from '../models/layers/basic.js';
 import { Rng } from '../models/random.js';
-import { Adam } from '../optim/adam.js';
-
-function spirals(n: number): { x: Float32Array; y: Int32Array } {
-  const x = new Float32Array(n * 2);
-  const y = new Int32Array(n);
-  const rng = new Rng(3);
-  for (let i = 0; i < n; i++) {
-    const cls = i % 2;
-    const t = (Math.floor(i / 2) / (n / 2)) * 1.5 * Math.PI;
-    const r = 0.2 + t / (1.5 * Math.PI);
-    x[2 * i] = r * Math.cos(t + cls * Math.PI) + 0.02 * (rng.next() - 0.5);
-    x[2 * i + 1] = r * Math.sin(t + cls * Math.PI) + 0.02 * (rng.next() - 0.5);
-    y[i] = cls;
-  }
-  return { x, y };
-}
 
 export async function runDemo(engine: Engine): Promise<number> {
   console.log(`adapter: ${describeAdapter(engine.adapter)}`);
@@ -50,36 +40,52 @@ export async function runDemo(engine: Engine): Promise<number> {
   console.log(`  max |GPU − CPU reference| = ${maxErr.toExponential(2)} → ${denseOk ? 'OK' : 'MISMATCH'}`);
   [x, w, b, y].forEach((t) => t!.dispose());
 
-  // 2. Train a 2-32-32-2 network on the GPU: forward, autograd backward, fused Adam update per step.
-  const data = spirals(200);
-  const xs = engine.tensor(data.x, [200, 2]);
-  const net = new Sequential(engine, new Linear(engine, 2, 32, { seed: 1, activation: 'tanh' }), new Linear(engine, 32, 32, { seed: 2, activation: 'tanh' }), new Linear(engine, 32, 2, { seed: 3 }));
-  const opt = new Adam(net.parameters(), { lr: 0.02 });
-  const steps = 300;
-  const t1 = performance.now();
-  for (let i = 1; i <= steps; i++) {
-    const loss = tidy(() => {
-      opt.zeroGrad();
-      const l = softmaxCrossEntropy(net.forward(xs), data.y);
-      l.backward();
-      opt.step();
-      return l;
-    });
-    if (i === 1 || i % 100 === 0) console.log(`  step ${String(i).padStart(3)}: loss ${(await loss.read())[0]!.toFixed(4)}`);
-    loss.dispose();
-  }
-  const trainMs = performance.now() - t1;
-  const pred = noGrad(() => tidy(() => argmax(net.forward(xs), 1)));
-  const labels = await pred.read();
-  let correct = 0;
-  labels.forEach((p, i) => (correct += p === data.y[i] ? 1 : 0));
-  const accuracy = correct / data.y.length;
-  console.log(`trained on two spirals (200 points) for ${steps} steps in ${(trainMs / 1000).toFixed(1)} s: accuracy ${(accuracy * 100).toFixed(1)}%`);
+  // 2. The shipped M1 weights (trained by `fergpu train` on synthetic faces) on a generated clip the model never saw.
+  const fer = await ferDemo(engine);
+  // 3. A pretrained network nobody here wrote: the tfjs emotion model of @vladmandic/human on the astronaut photo.
+  await tfjsDemo(engine);
   const mem = engine.memory();
   console.log(`GPU memory: ${mem.liveBytes} B live, ${mem.pooledBytes} B pooled, peak ${mem.peakLiveBytes} B, ${mem.created} buffers created; ${engine.runtime.counters.dispatches} dispatches in ${engine.runtime.counters.submits} submits, ${engine.runtime.counters.bindGroupHits} bind groups reused`);
-  [xs, pred].forEach((t) => t.dispose());
-  opt.dispose();
-  net.dispose();
   engine.destroy();
-  return denseOk && accuracy >= 0.9 ? 0 : 1;
+  return denseOk && fer ? 0 : 1;
 }
+
+/** Where the demo writes its pictures (relative to the working directory). */
+export const DEMO_OUTPUT = 'demo-output';
+const SHIPPED_WEIGHTS = new URL('../assets/weights/m1-small.safetensors', import.meta.url);
+
+async function ferDemo(engine: Engine): Promise<boolean> {
+  const weights = fileURLToPath(SHIPPED_WEIGHTS);
+  const clipDir = join(DEMO_OUTPUT, 'clip');
+  await rm(DEMO_OUTPUT, { recursive: true, force: true });
+  await mkdir(clipDir, { recursive: true });
+  // A face from the held-out identities of the shipped weights' training run, so the model has not seen it.
+  const info = readModelFileInfo(new Uint8Array(await readFile(weights)))!;
+  const clip = demoClip(info.input.size, info.input.channels);
+  const frameSize = clip.height * clip.width * clip.channels;
+  for (let f = 0; f < clip.frameCount; f++) {
+    const frame = clip.frames.subarray(f * frameSize, (f + 1) * frameSize);
+    writePng(join(clipDir, `frame-${String(f + 1).padStart(2, '0')}.png`), { width: clip.width, height: clip.height, channels: clip.channels, data: Uint8Array.from(frame, (v) => Math.round(v * 255)) });
+  }
+  console.log(`\nM1 (${info.config}, trained ${info.epoch} epochs on synthetic faces, shipped in assets/weights): a generated ${EMOTIONS[clip.label]} clip of ${clip.frameCount} frames, ${clip.width}×${clip.height}, written to ${clipDir}/`);
+  const t0 = performance.now();
+  const [r] = await runInfer(engine, { weights, inputs: [clipDir], saveAttention: DEMO_OUTPUT });
+  const correct = r!.top === EMOTIONS[clip.label];
+  console.log(`predicted ${r!.top} (${(100 * r!.confidence).toFixed(1)}%) for a ${EMOTIONS[clip.label]} clip → ${correct ? 'correct' : 'WRONG'} (${(performance.now() - t0).toFixed(0)} ms, first call, shaders compiled)`);
+  return correct;
+}
+
+async function tfjsDemo(engine: Engine): Promise<void> {
+  const model = fileURLToPath(new URL('../node_modules/@vladmandic/human/models/emotion.json', import.meta.url));
+  const photo = fileURLToPath(new URL('../test/fixtures/astronaut.png', import.meta.url));
+  if (!existsSync(model)) {
+    console.log(`\n(skipping the tfjs emotion model: ${model} is not installed; it is a dev dependency: npm ci)`);
+    return;
+  }
+  console.log(`\nTensorFlow.js graph model ${model} (mini-Xception, FER2013) on the astronaut photo (face box ${ASTRONAUT_BOX.join(',')}):`);
+  const [x, y, width, height] = ASTRONAUT_BOX;
+  await inferTfjsModel(engine, model, [photo], { box: { x, y, width, height } });
+}
+
+/** Eileen Collins' face in scikit-image's astronaut.png (x, y, width, height). */
+const ASTRONAUT_BOX = [170, 30, 100, 110] as const;

@@ -1,59 +1,193 @@
 /** The `fergpu` command line. */
 import { describeAdapter, type Engine } from '../device/engine.js';
 import { createEngine, dawnVersion } from '../node/index.js';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { OptimizerSettings } from '../train/recipes.js';
+import { recipeFor } from '../train/recipes.js';
 import { runDemo } from './demo.js';
+import { runInfer } from './infer.js';
+import { inferTfjsModel } from './infer-tfjs.js';
+import { runTrain } from './train.js';
 
 const HELP = `fergpu — WebGPU compute engine for facial-emotion-recognition models
 
 Usage:
-  fergpu demo [--busy]      run the demo (a GPU computation checked against the CPU reference)
-  fergpu info [--json]      the WebGPU adapter, its features and limits
-  fergpu tune [--force]     measure kernel variants on this device and remember the fastest
-  fergpu help               this text
+  fergpu demo                 predict the emotion of a generated face clip with the shipped M1 weights, draw its
+                              attention, run the pretrained tfjs emotion model on the astronaut photo
+  fergpu train --model M      train a model (m1…m5) and write checkpoints, a JSON log and training curves
+      [--config small|paper] [--data synthetic|DIR] [--epochs N] [--batch N] [--lr X] [--weight-decay X]
+      [--optimizer adam|adamw|sgd] [--momentum X] [--identities N] [--frames N] [--seed N] [--out DIR]
+      [--resume DIR] [--quiet]
+  fergpu infer --weights FILE CLIP…   emotion probabilities, top emotion and frame weights per clip (a folder of
+      [--model M] [--config C] [--json] [--save-attention DIR]        frames, or an image file)
+  fergpu infer --model tfjs:PATH/model.json IMAGE… [--box x,y,w,h] [--json]   a TensorFlow.js graph model
+  fergpu bench [SUITE…]       run benchmark suites and print their tables (see fergpu bench --list)
+  fergpu info [--json]        the WebGPU adapter, its features and limits
+  fergpu tune [--force]       measure kernel variants on this device and remember the fastest
+  fergpu help                 this text
 
-Options:
+Data folders are laid out as DIR/<label>/<clip folder of frames, or an image>; labels named after the emotions
+(anger, disgust, fear, happiness, sadness, surprise, neutral, or angry/happy/…) keep the models' class order.
+
+Options for every command:
   --busy     let Dawn busy-wait on GPU promises instead of sleeping (the default is polite waiting)
 `;
 
+const OPTIONS = {
+  busy: { type: 'boolean' },
+  json: { type: 'boolean' },
+  force: { type: 'boolean' },
+  quiet: { type: 'boolean' },
+  model: { type: 'string' },
+  config: { type: 'string' },
+  data: { type: 'string' },
+  epochs: { type: 'string' },
+  batch: { type: 'string' },
+  lr: { type: 'string' },
+  'weight-decay': { type: 'string' },
+  optimizer: { type: 'string' },
+  momentum: { type: 'string' },
+  identities: { type: 'string' },
+  frames: { type: 'string' },
+  seed: { type: 'string' },
+  out: { type: 'string' },
+  resume: { type: 'string' },
+  weights: { type: 'string' },
+  'save-attention': { type: 'string' },
+  box: { type: 'string' },
+} as const;
+
+class UsageError extends Error {}
+
+function num(v: string | undefined, name: string, fallback: number, integer = false): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < 0) throw new UsageError(`--${name} must be a ${integer ? 'non-negative integer' : 'non-negative number'}, not '${v}'`);
+  return n;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command = 'help', ...rest] = argv;
-  const flags = new Set(rest.filter((a) => a.startsWith('--')));
-  const unknownFlag = [...flags].find((f) => !['--busy', '--json', '--force'].includes(f));
-  if (unknownFlag) return usageError(`unknown option ${unknownFlag}`);
-  const open = (): Promise<Engine> => createEngine({ wait: flags.has('--busy') ? 'busy' : 'polite' });
-  switch (command) {
-    case 'demo':
-      return runDemo(await open());
-    case 'info': {
-      const engine = await open();
-      if (flags.has('--json')) console.log(JSON.stringify({ ...engine.adapter, dawn: dawnVersion() }, null, 2));
-      else {
-        console.log(`adapter: ${describeAdapter(engine.adapter)}`);
-        console.log(`dawn (npm webgpu): ${dawnVersion()}`);
-        for (const [k, v] of Object.entries(engine.adapter.limits)) console.log(`  ${k}: ${v}`);
-      }
-      engine.destroy();
-      return 0;
-    }
-    case 'tune': {
-      const engine = await open();
-      const results = await engine.variants.tune(undefined, { force: flags.has('--force') });
-      if (results.length === 0) console.log('every kernel already has a remembered choice (use --force to measure again)');
-      for (const r of results) {
-        const t = r.timings.map((x) => `${x.variant} ${x.medianMs.toFixed(2)} ms (first ${x.firstMs.toFixed(0)} ms)`).join(', ');
-        console.log(`${r.kernel}: ${r.chosen}   [${t}]`);
-      }
-      engine.destroy();
-      return 0;
-    }
-    case 'help':
-    case '--help':
-    case '-h':
-      console.log(HELP);
-      return 0;
-    default:
-      return usageError(`unknown command '${command}'`);
+  if (command === 'bench') return runBench(rest);
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    return usageError((e as Error).message);
   }
+  const { values: v, positionals } = parsed;
+  const open = (): Promise<Engine> => createEngine({ wait: v.busy ? 'busy' : 'polite' });
+  try {
+    switch (command) {
+      case 'demo':
+        return await runDemo(await open());
+      case 'train': {
+        if (!v.model) throw new UsageError('train needs --model (m1, m2, m3, m4 or m5)');
+        recipeFor(v.model); // an unknown name fails before the GPU starts
+        const optimizer: Partial<OptimizerSettings> = {};
+        if (v.optimizer) {
+          if (!['adam', 'adamw', 'sgd'].includes(v.optimizer)) throw new UsageError(`--optimizer must be adam, adamw or sgd, not '${v.optimizer}'`);
+          optimizer.kind = v.optimizer as OptimizerSettings['kind'];
+        }
+        if (v.lr) optimizer.lr = num(v.lr, 'lr', 0);
+        if (v['weight-decay']) optimizer.weightDecay = num(v['weight-decay'], 'weight-decay', 0);
+        if (v.momentum) optimizer.momentum = num(v.momentum, 'momentum', 0);
+        const engine = await open();
+        try {
+          await runTrain(engine, {
+            model: v.model,
+            config: v.config ?? 'small',
+            data: v.data ?? 'synthetic',
+            epochs: num(v.epochs, 'epochs', 10, true),
+            batch: Math.max(1, num(v.batch, 'batch', 8, true)),
+            seed: num(v.seed, 'seed', 1, true),
+            identities: Math.max(2, num(v.identities, 'identities', 80, true)),
+            clipFrames: Math.max(1, num(v.frames, 'frames', 8, true)),
+            out: v.out ?? `runs/${v.model}-${v.config ?? 'small'}`,
+            ...(v.resume ? { resume: v.resume } : {}),
+            optimizer,
+            ...(v.quiet ? { quiet: true } : {}),
+          });
+        } finally {
+          engine.destroy();
+        }
+        return 0;
+      }
+      case 'infer': {
+        if (v.model?.startsWith('tfjs:')) {
+          const engine = await open();
+          try {
+            await inferTfjsModel(engine, v.model.slice('tfjs:'.length), positionals, { ...(v.box ? { box: parseBox(v.box) } : {}), ...(v.json ? { json: true } : {}) });
+          } finally {
+            engine.destroy();
+          }
+          return 0;
+        }
+        if (!v.weights) throw new UsageError('infer needs --weights FILE (a checkpoint from fergpu train), or --model tfjs:PATH/model.json');
+        const engine = await open();
+        try {
+          await runInfer(engine, { weights: v.weights, inputs: positionals, ...(v.model ? { model: v.model } : {}), ...(v.config ? { config: v.config } : {}), ...(v.json ? { json: true } : {}), ...(v['save-attention'] ? { saveAttention: v['save-attention'] } : {}) });
+        } finally {
+          engine.destroy();
+        }
+        return 0;
+      }
+      case 'info': {
+        const engine = await open();
+        if (v.json) console.log(JSON.stringify({ ...engine.adapter, dawn: dawnVersion() }, null, 2));
+        else {
+          console.log(`adapter: ${describeAdapter(engine.adapter)}`);
+          console.log(`dawn (npm webgpu): ${dawnVersion()}`);
+          for (const [k, val] of Object.entries(engine.adapter.limits)) console.log(`  ${k}: ${val}`);
+        }
+        engine.destroy();
+        return 0;
+      }
+      case 'tune': {
+        const engine = await open();
+        const results = await engine.variants.tune(undefined, { force: Boolean(v.force) });
+        if (results.length === 0) console.log('every kernel already has a remembered choice (use --force to measure again)');
+        for (const r of results) {
+          const t = r.timings.map((x) => `${x.variant} ${x.medianMs.toFixed(2)} ms (first ${x.firstMs.toFixed(0)} ms)`).join(', ');
+          console.log(`${r.kernel}: ${r.chosen}   [${t}]`);
+        }
+        engine.destroy();
+        return 0;
+      }
+      case 'help':
+      case '--help':
+      case '-h':
+        console.log(HELP);
+        return 0;
+      default:
+        return usageError(`unknown command '${command}'`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) return usageError(e.message);
+    throw e;
+  }
+}
+
+function parseBox(s: string): { x: number; y: number; width: number; height: number } {
+  const p = s.split(',').map(Number);
+  if (p.length !== 4 || !p.every((n) => Number.isFinite(n) && n >= 0) || p[2] === 0 || p[3] === 0) throw new UsageError(`--box must be x,y,width,height in pixels (non-negative, non-zero size), not '${s}'`);
+  return { x: p[0]!, y: p[1]!, width: p[2]!, height: p[3]! };
+}
+
+/** `fergpu bench …` runs the benchmark bundle (built next to this one by `npm run build`). */
+function runBench(args: string[]): Promise<number> {
+  const script = fileURLToPath(new URL('./bench.js', import.meta.url));
+  if (!existsSync(script)) {
+    console.error(`fergpu: ${script} is missing: run \`npm run build\` (or \`npm run bench -- <suite…>\`) first`);
+    return Promise.resolve(2);
+  }
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: 'inherit' });
+    child.on('exit', (code) => resolve(code ?? 1));
+  });
 }
 
 function usageError(message: string): number {

@@ -1,0 +1,98 @@
+/**
+ * A real FER dataset on disk, laid out as root/<label>/<clip folder of frames | single image> (a CK+ or FER2013
+ * export): labels are the folder names, mapped to the models' class order when they name the 7 emotions.
+ * Train/test splits are made by identity (the clip folder's or file's name up to the first '_' or '-').
+ */
+import { readdirSync, statSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import { clipFromImages } from '../data/resize.js';
+import { EMOTIONS, type Clip, type ClipSource } from '../data/types.js';
+import { readImage } from './image-files.js';
+
+const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
+const ALIASES: Record<string, string> = {
+  angry: 'anger', anger: 'anger', disgust: 'disgust', disgusted: 'disgust', fear: 'fear', fearful: 'fear', afraid: 'fear',
+  happy: 'happiness', happiness: 'happiness', sad: 'sadness', sadness: 'sadness', surprise: 'surprise', surprised: 'surprise',
+  neutral: 'neutral', contempt: 'contempt',
+};
+
+export interface ImageFolderOptions {
+  root: string;
+  /** Square frame size the clips are resized to (a notice is given once when resizing happens). */
+  size: number;
+  channels: 1 | 3;
+  /** Frames sampled evenly per clip; all when absent. */
+  frames?: number | undefined;
+  split: 'train' | 'test' | 'all';
+  testFraction?: number;
+  seed?: number;
+  onNotice?: (message: string) => void;
+}
+
+interface Entry {
+  path: string;
+  files: string[];
+  label: number;
+  identity: string;
+}
+
+function hash(s: string, seed: number): number {
+  let h = 2166136261 ^ seed;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return (h >>> 0) / 4294967296;
+}
+
+export class ImageFolder implements ClipSource {
+  readonly labels: string[];
+  private readonly entries: Entry[];
+  private noticed = false;
+
+  constructor(private readonly o: ImageFolderOptions) {
+    let dirs: string[];
+    try {
+      dirs = readdirSync(o.root).filter((d) => statSync(join(o.root, d)).isDirectory()).sort();
+    } catch {
+      throw new Error(`${o.root}: no such data folder (expected root/<label>/<clip folder or image>)`);
+    }
+    if (dirs.length < 2) throw new Error(`${o.root}: found ${dirs.length} label folder(s); a dataset needs at least 2 (root/<label>/…)`);
+    const canonical = dirs.map((d) => ALIASES[d.toLowerCase()]);
+    const emotional = canonical.every((c) => c && (EMOTIONS as readonly string[]).includes(c));
+    // Emotion folders keep the models' 7-class order (even when a class is missing), so weights mean the same classes.
+    this.labels = emotional ? [...EMOTIONS] : dirs;
+    const all: Entry[] = [];
+    dirs.forEach((d, i) => {
+      const label = emotional ? EMOTIONS.indexOf(canonical[i] as (typeof EMOTIONS)[number]) : i;
+      for (const item of readdirSync(join(o.root, d)).sort()) {
+        const path = join(o.root, d, item);
+        const isDir = statSync(path).isDirectory();
+        const files = isDir ? readdirSync(path).filter((f) => IMAGE_EXT.has(extname(f).toLowerCase())).sort().map((f) => join(path, f)) : IMAGE_EXT.has(extname(item).toLowerCase()) ? [path] : [];
+        if (isDir && files.length === 0) throw new Error(`${path}: empty clip (no PNG or JPEG frames)`);
+        if (files.length === 0) continue;
+        const identity = item.replace(/\.[^.]*$/, '').split(/[_-]/)[0]!;
+        all.push({ path, files, label, identity });
+      }
+    });
+    if (all.length === 0) throw new Error(`${o.root}: no images or clip folders under the label folders`);
+    const frac = o.testFraction ?? 0.2;
+    const isTest = (e: Entry) => hash(e.identity, o.seed ?? 0) < frac;
+    this.entries = o.split === 'all' ? all : all.filter((e) => (o.split === 'test') === isTest(e));
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  get(index: number): Clip {
+    const e = this.entries[index];
+    if (!e) throw new RangeError(`ImageFolder.get: index ${index} outside 0..${this.size - 1}`);
+    let files = e.files;
+    if (this.o.frames) files = Array.from({ length: this.o.frames }, (_, i) => e.files[this.o.frames === 1 ? e.files.length - 1 : Math.round((i * (e.files.length - 1)) / (this.o.frames! - 1))]!);
+    const images = files.map((f) => readImage(f));
+    const first = images[0]!;
+    if (!this.noticed && (first.width !== this.o.size || first.height !== this.o.size)) {
+      this.noticed = true;
+      this.o.onNotice?.(`${this.o.root}: images are ${first.width}×${first.height} (first: ${files[0]}), resized to ${this.o.size}×${this.o.size}`);
+    }
+    return clipFromImages(images, { height: this.o.size, width: this.o.size }, this.o.channels, { label: e.label, identity: e.identity, peakFrame: images.length - 1, source: e.path });
+  }
+}
