@@ -364,6 +364,8 @@ function makeCanvas(w: number, h: number, tx: number, ty: number, scale: number,
 }
 
 /** Paints colour `col` with opacity `alpha` where sd < 0, over the face-space box [x0, y0, x1, y1]. */
+const TILE = 6;
+
 function paint(cv: Canvas, box: readonly number[], col: RGB, alpha: number, sd: (u: number, v: number) => number): void {
   if (alpha <= 0) return;
   // Face box → pixel box through the forward transform (rotation-aware: take all four corners).
@@ -371,14 +373,9 @@ function paint(cv: Canvas, box: readonly number[], col: RGB, alpha: number, sd: 
   let py0 = Infinity;
   let px1 = -Infinity;
   let py1 = -Infinity;
-  for (const [u, v] of [
-    [box[0]!, box[1]!],
-    [box[2]!, box[1]!],
-    [box[0]!, box[3]!],
-    [box[2]!, box[3]!],
-  ] as const) {
-    const du = u - cv.tx;
-    const dv = v - cv.ty;
+  for (let k = 0; k < 4; k++) {
+    const du = box[k & 1 ? 2 : 0]! - cv.tx;
+    const dv = box[k & 2 ? 3 : 1]! - cv.ty;
     const px = cv.fa * du - cv.fb * dv + cv.cx;
     const py = cv.fb * du + cv.fa * dv + cv.cy;
     px0 = Math.min(px0, px);
@@ -392,19 +389,37 @@ function paint(cv: Canvas, box: readonly number[], col: RGB, alpha: number, sd: 
   const ye = Math.min(cv.h - 1, Math.ceil(py1 + 1));
   const inv = 1 / cv.unit;
   const rgb = cv.rgb;
-  for (let py = ys; py <= ye; py++) {
-    const dy = py + 0.5 - cv.cy;
-    for (let px = xs; px <= xe; px++) {
-      const dx = px + 0.5 - cv.cx;
-      const u = cv.a * dx + cv.b * dy + cv.tx;
-      const v = -cv.b * dx + cv.a * dy + cv.ty;
-      const cov = 0.5 - sd(u, v) * inv;
-      if (cov <= 0) continue;
-      const t = (cov >= 1 ? 1 : cov) * alpha;
-      const o = (py * cv.w + px) * 3;
-      rgb[o] = rgb[o]! + (col[0] - rgb[o]!) * t;
-      rgb[o + 1] = rgb[o + 1]! + (col[1] - rgb[o + 1]!) * t;
-      rgb[o + 2] = rgb[o + 2]! + (col[2] - rgb[o + 2]!) * t;
+  const c0 = col[0];
+  const c1 = col[1];
+  const c2 = col[2];
+  // Tiles: one distance at the tile centre decides "all outside" or "all inside" for most of a big shape; the
+  // 1.5× margin covers distance estimates (approximate ellipses, wavy hairlines) that run up to that much high.
+  const margin = 1.5 * TILE * Math.SQRT1_2 + 1;
+  for (let ty = ys; ty <= ye; ty += TILE) {
+    const tye = Math.min(ye, ty + TILE - 1);
+    for (let tx = xs; tx <= xe; tx += TILE) {
+      const txe = Math.min(xe, tx + TILE - 1);
+      const mx = (tx + txe + 1) / 2 - cv.cx;
+      const my = (ty + tye + 1) / 2 - cv.cy;
+      const dc = sd(cv.a * mx + cv.b * my + cv.tx, -cv.b * mx + cv.a * my + cv.ty) * inv;
+      if (dc > margin) continue;
+      const full = dc < -margin;
+      for (let py = ty; py <= tye; py++) {
+        const dy = py + 0.5 - cv.cy;
+        for (let px = tx; px <= txe; px++) {
+          let t = alpha;
+          if (!full) {
+            const dx = px + 0.5 - cv.cx;
+            const cov = 0.5 - sd(cv.a * dx + cv.b * dy + cv.tx, -cv.b * dx + cv.a * dy + cv.ty) * inv;
+            if (cov <= 0) continue;
+            if (cov < 1) t = cov * alpha;
+          }
+          const o = (py * cv.w + px) * 3;
+          rgb[o] = rgb[o]! + (c0 - rgb[o]!) * t;
+          rgb[o + 1] = rgb[o + 1]! + (c1 - rgb[o + 1]!) * t;
+          rgb[o + 2] = rgb[o + 2]! + (c2 - rgb[o + 2]!) * t;
+        }
+      }
     }
   }
 }
