@@ -37,3 +37,5 @@ suites.push(m2Suite);
 suites.push(spatialTransformerSuite);
 import { m1Suite } from './m1.cases.js';
 suites.push(m1Suite);
+import { tfjsImportSuite } from './tfjs-import.cases.js';
+suites.push(tfjsImportSuite);
