@@ -3,6 +3,7 @@
  * and reports held-out accuracy and time per epoch: the end-to-end proof that autograd and every kernel are right
  * (7 classes: chance is 14%; the target is ≥ 80%). Timings use the first wait mode asked for (polite by default).
  */
+import { CachedSource } from '../../src/data/cached.js';
 import { SyntheticFer } from '../../src/data/synthetic-faces.js';
 import { makeOptimizer, MODEL_NAMES, recipeFor, type ModelName } from '../../src/train/recipes.js';
 import { Trainer, type ForwardModel } from '../../src/train/trainer.js';
@@ -29,8 +30,9 @@ export const accuracySuite: Suite = {
       const spec = recipe.input('small');
       const frames = spec.frames === 1 ? 4 : Math.max(spec.frames, CLIP_FRAMES);
       const common = { seed: 1, identities: ctx.quick ? 6 : IDENTITIES, frames, height: spec.size, width: spec.size, channels: spec.channels };
-      const train = new SyntheticFer({ ...common, split: 'train' });
-      const test = new SyntheticFer({ ...common, split: 'test' });
+      // Rendered once, kept for every epoch (as `fergpu train` does).
+      const train = new CachedSource(new SyntheticFer({ ...common, split: 'train' }));
+      const test = new CachedSource(new SyntheticFer({ ...common, split: 'test' }));
       const model = recipe.create(ctx.engine, { ...recipe.options('small', train.labels.length), seed: 1 }) as ForwardModel;
       const opt = makeOptimizer(model.parameters(), recipe.optimizer('small'));
       const trainer = new Trainer(ctx.engine, recipe, 'small', model, opt, { batchSize: BATCH, seed: 1 });

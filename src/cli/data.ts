@@ -1,4 +1,5 @@
 /** Where `fergpu train` gets its clips: the synthetic generator, or a folder laid out as root/<label>/<clip or image>. */
+import { CachedSource } from '../data/cached.js';
 import { SyntheticFer } from '../data/synthetic-faces.js';
 import type { ClipSource } from '../data/types.js';
 import { ImageFolder } from '../node/image-folder.js';
@@ -27,7 +28,7 @@ export function openData(spec: InputSpec, o: DataOptions): DataSplit {
     const common = { seed: o.seed, identities: o.identities, frames, height: spec.size, width: spec.size, channels: spec.channels };
     const train = new SyntheticFer({ ...common, split: 'train' });
     const test = new SyntheticFer({ ...common, split: 'test' });
-    return { train, test, describe: `synthetic faces (seed ${o.seed}): ${train.size} training clips, ${test.size} held-out clips of ${frames} frames, ${spec.size}×${spec.size}×${spec.channels}` };
+    return { train: new CachedSource(train), test: new CachedSource(test), describe: `synthetic faces (seed ${o.seed}): ${train.size} training clips, ${test.size} held-out clips of ${frames} frames, ${spec.size}×${spec.size}×${spec.channels}` };
   }
   const common = { root: o.data, size: spec.size, channels: spec.channels, frames: spec.frames === 1 ? undefined : spec.frames, seed: o.seed, ...(o.onNotice ? { onNotice: o.onNotice } : {}) };
   const train = new ImageFolder({ ...common, split: 'train' });
