@@ -9,4 +9,5 @@ export const SUITES: Record<string, () => Promise<Suite>> = {
   train: async () => (await import('./train.js')).trainSuite,
   models: async () => (await import('./models.js')).modelsSuite,
   accuracy: async () => (await import('./accuracy.js')).accuracySuite,
+  'tfjs-model': async () => (await import('./tfjs-model.js')).tfjsModelSuite,
 };
