@@ -9,7 +9,7 @@ import * as tfc from '@tensorflow/tfjs-converter';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../src/device/engine.js';
 import { emotionInput, FER2013_LABELS, type FaceBox } from '../src/import/emotion-input.js';
-import { decodeTfjsWeights, float16ToNumber, loadTfjsGraphModel, TfjsImportError, type TfjsGraphModel, type TfjsModelJson } from '../src/import/tfjs-graph.js';
+import { concatShards, decodeTfjsWeights, float16ToNumber, loadTfjsGraphModel, TfjsImportError, type TfjsGraphModel, type TfjsModelJson } from '../src/import/tfjs-graph.js';
 import { inferTfjsModel } from '../src/cli/infer-tfjs.js';
 import { readImage } from '../src/node/image-files.js';
 import { readTfjsModelFiles } from '../src/node/tfjs-model-files.js';
@@ -28,12 +28,7 @@ beforeAll(async () => {
   const { modelJson, weightBuffers } = await readTfjsModelFiles(MODEL);
   model = loadTfjsGraphModel(engine, modelJson, weightBuffers);
   await tf.setBackend('cpu');
-  const weightData = new Uint8Array(weightBuffers.reduce((n, b) => n + b.byteLength, 0));
-  let at = 0;
-  for (const b of weightBuffers) {
-    weightData.set(new Uint8Array(b), at);
-    at += b.byteLength;
-  }
+  const weightData = concatShards(weightBuffers);
   const handler: tf.io.IOHandler = {
     load: async () => ({
       modelTopology: modelJson.modelTopology as unknown as {},

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Tensor } from '../../src/graph/tensor.js';
 import { conv2dDepthwiseKernel, conv2dKernel } from '../../src/kernels/conv-gpu.js';
 import type { TunableKernel } from '../../src/kernels/variants.js';
-import { loadTfjsGraphModel } from '../../src/import/tfjs-graph.js';
+import { concatShards, loadTfjsGraphModel } from '../../src/import/tfjs-graph.js';
 import { readTfjsModelFiles } from '../../src/node/tfjs-model-files.js';
 import { makeRow, randomData, repoRoot, setWaitMode, tfjsWebGPU, timePair, withWaiter, type Row, type Suite, type SuiteContext } from '../harness.js';
 import { relDiff, tfSync, variantOf, type TfTensor } from './op-bench.js';
@@ -27,13 +27,7 @@ interface TfGraphModel {
 async function loadTfModel(files: Awaited<ReturnType<typeof readTfjsModelFiles>>): Promise<TfGraphModel> {
   const tfc = await import('@tensorflow/tfjs-converter');
   const { modelJson, weightBuffers } = files;
-  const total = weightBuffers.reduce((n, b) => n + b.byteLength, 0);
-  const weightData = new Uint8Array(total);
-  let at = 0;
-  for (const b of weightBuffers) {
-    weightData.set(new Uint8Array(b), at);
-    at += b.byteLength;
-  }
+  const weightData = concatShards(weightBuffers);
   const handler = {
     load: async () => ({
       modelTopology: modelJson.modelTopology as never,

@@ -7,6 +7,8 @@
  * Every node's op is checked at load time: an op (or fused activation) without a mapping throws
  * `TfjsImportError` naming the op and the node, before anything runs.
  */
+import { sizeOf } from '../graph/shape.js';
+import { float16ToNumber } from '../io/float16.js';
 import type { Engine } from '../device/engine.js';
 import { fmtShape, ShapeError } from '../device/errors.js';
 import { noGrad } from '../graph/autograd.js';
@@ -99,20 +101,19 @@ export interface HostWeight {
   data: Float32Array | Int32Array;
 }
 
-/** IEEE 754 half → number (subnormals, infinities and NaN included). */
-export function float16ToNumber(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return sign * m * 2 ** -24;
-  if (e === 31) return m ? NaN : sign * Infinity;
-  return sign * (1 + m / 1024) * 2 ** (e - 15);
-}
+export { float16ToNumber };
 
 const STORED_BYTES: Record<string, number> = { float32: 4, int32: 4, uint8: 1, uint16: 2, float16: 2, bool: 1 };
 
-function elements(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
+/** The shards back to back, as TF.js lays the weights out. */
+export function concatShards(buffers: readonly ArrayBuffer[]): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(buffers.reduce((n, b) => n + b.byteLength, 0));
+  let at = 0;
+  for (const b of buffers) {
+    bytes.set(new Uint8Array(b), at);
+    at += b.byteLength;
+  }
+  return bytes;
 }
 
 /**
@@ -122,18 +123,13 @@ function elements(shape: readonly number[]): number {
 export function decodeTfjsWeights(manifest: readonly TfjsWeightGroup[], buffers: readonly ArrayBuffer[]): Map<string, HostWeight> {
   const expectShards = manifest.reduce((n, g) => n + g.paths.length, 0);
   if (buffers.length !== expectShards) throw new TfjsImportError(`the weights manifest lists ${expectShards} shard(s), got ${buffers.length} buffer(s)`);
-  const total = buffers.reduce((n, b) => n + b.byteLength, 0);
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const b of buffers) {
-    bytes.set(new Uint8Array(b), at);
-    at += b.byteLength;
-  }
+  const bytes = concatShards(buffers);
+  const total = bytes.length;
   const view = new DataView(bytes.buffer);
   const out = new Map<string, HostWeight>();
   let offset = 0;
   for (const entry of manifest.flatMap((g) => g.weights)) {
-    const n = elements(entry.shape);
+    const n = sizeOf(entry.shape);
     const q = entry.quantization;
     const stored = q ? q.dtype : entry.dtype;
     const width = STORED_BYTES[stored];

@@ -7,6 +7,7 @@
  * Reading validates everything and refuses a truncated or corrupt file with an error that says what is wrong.
  * Engine helpers `saveTensors` / `loadTensors` move GPU tensors through the format bit-exactly.
  */
+import { float16ToNumber } from './float16.js';
 import type { Engine } from '../device/engine.js';
 import { fmtShape } from '../device/errors.js';
 import type { AnyTypedArray, DType } from '../graph/dtype.js';
@@ -307,7 +308,7 @@ function toEngineArray(name: string, e: SafetensorsEntry): AnyTypedArray {
     case 'U32':
       return d as AnyTypedArray;
     case 'F16':
-      return Float32Array.from(d as Uint16Array, halfToFloat);
+      return Float32Array.from(d as Uint16Array, float16ToNumber);
     case 'BF16': {
       const out = new Uint32Array(d.length);
       for (let i = 0; i < d.length; i++) out[i] = (d as Uint16Array)[i]! << 16; // bf16 is the top half of an f32
@@ -337,16 +338,6 @@ function toEngineArray(name: string, e: SafetensorsEntry): AnyTypedArray {
     default:
       return Int32Array.from(d as ArrayLike<number>);
   }
-}
-
-/** IEEE half-precision bits to a number. */
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
 /**
