@@ -3,7 +3,7 @@
  * the top emotion and the frame weights, as a table or JSON; `--save-attention DIR` draws what the model attended
  * to (spatial maps over the frames, frame weights as bars, M4's occlusion saliency and warped input).
  */
-import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { clipFromImages } from '../data/resize.js';
 import type { Clip } from '../data/types.js';
@@ -13,6 +13,7 @@ import { keep, tidy } from '../graph/scope.js';
 import type { Tensor } from '../graph/tensor.js';
 import { occlusionSaliency, type DeepEmotion } from '../models/m4-deep-emotion.js';
 import { readImage, writePng } from '../node/image-files.js';
+import { isImageFile, listFrames } from '../node/image-folder.js';
 import { framesFor, makeBatch } from '../train/batches.js';
 import { loadModelFile, type LoadedModel } from '../train/model-file.js';
 import { attentionOverlay } from '../viz/attention.js';
@@ -37,8 +38,6 @@ export interface ClipPrediction {
   pictures?: string[];
 }
 
-const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
-
 /** A clip from a path: a folder of frames (sorted by name) or one image. */
 export async function readClip(path: string, size: number, channels: 1 | 3, notice: (m: string) => void): Promise<Clip> {
   let s;
@@ -49,10 +48,10 @@ export async function readClip(path: string, size: number, channels: 1 | 3, noti
   }
   let files: string[];
   if (s.isDirectory()) {
-    files = (await readdir(path)).filter((f) => IMAGE_EXT.has(extname(f).toLowerCase())).sort().map((f) => join(path, f));
+    files = listFrames(path);
     if (files.length === 0) throw new Error(`${path}: the clip folder holds no PNG or JPEG frames`);
   } else {
-    if (!IMAGE_EXT.has(extname(path).toLowerCase())) throw new Error(`${path}: not a PNG or JPEG image (or a folder of them)`);
+    if (!isImageFile(path)) throw new Error(`${path}: not a PNG or JPEG image (or a folder of them)`);
     files = [path];
   }
   const images = files.map((f) => readImage(f));

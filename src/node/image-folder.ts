@@ -10,6 +10,15 @@ import { EMOTIONS, type Clip, type ClipSource } from '../data/types.js';
 import { readImage } from './image-files.js';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
+
+export function isImageFile(name: string): boolean {
+  return IMAGE_EXT.has(extname(name).toLowerCase());
+}
+
+/** The PNG/JPEG frames of a clip folder, sorted by name. */
+export function listFrames(dir: string): string[] {
+  return readdirSync(dir).filter(isImageFile).sort().map((f) => join(dir, f));
+}
 const ALIASES: Record<string, string> = {
   angry: 'anger', anger: 'anger', disgust: 'disgust', disgusted: 'disgust', fear: 'fear', fearful: 'fear', afraid: 'fear',
   happy: 'happiness', happiness: 'happiness', sad: 'sadness', sadness: 'sadness', surprise: 'surprise', surprised: 'surprise',
@@ -65,7 +74,7 @@ export class ImageFolder implements ClipSource {
       for (const item of readdirSync(join(o.root, d)).sort()) {
         const path = join(o.root, d, item);
         const isDir = statSync(path).isDirectory();
-        const files = isDir ? readdirSync(path).filter((f) => IMAGE_EXT.has(extname(f).toLowerCase())).sort().map((f) => join(path, f)) : IMAGE_EXT.has(extname(item).toLowerCase()) ? [path] : [];
+        const files = isDir ? listFrames(path) : isImageFile(item) ? [path] : [];
         if (isDir && files.length === 0) throw new Error(`${path}: empty clip (no PNG or JPEG frames)`);
         if (files.length === 0) continue;
         const identity = item.replace(/\.[^.]*$/, '').split(/[_-]/)[0]!;
