@@ -13,7 +13,7 @@
  * - weight gradient (conv2d_wgrad*.wgsl): a GEMM reducing over output pixels, split over rows with partial
  *   sums added by conv2d_colsum.wgsl;
  * - depthwise (conv2d_depthwise*.wgsl): direct kernels for groups = C_in, where a GEMM tile would be mostly
- *   padding.
+ *   padding; the common multiplier-1 forward pass reads the activation unpacked (depthwise-rows.ts).
  */
 import type { Engine } from '../device/engine.js';
 import { fmtShape } from '../device/errors.js';
@@ -29,6 +29,8 @@ import wgradSubgroupWgsl from '../../shaders/conv2d_wgrad_subgroup.wgsl';
 import depthwiseWgsl from '../../shaders/conv2d_depthwise.wgsl';
 import depthwiseWgradWgsl from '../../shaders/conv2d_depthwise_wgrad.wgsl';
 import colsumWgsl from '../../shaders/conv2d_colsum.wgsl';
+import { epilogueBindings, epilogueFlags } from './conv-epilogue.js';
+import { depthwiseRowsApplies, depthwiseRowsForward } from './depthwise-rows.js';
 import { describe, type ConvGeometry } from './conv-geometry.js';
 import { fill } from './fill.js';
 import type { Binding } from './runtime.js';
@@ -342,19 +344,6 @@ function dispatchIgemm(engine: Engine, flavor: Flavor, l: IgemmLaunch): void {
     bindings,
     grid: sg ? total : ceilDiv(total, 64),
   });
-}
-
-const dummies = new WeakMap<Engine, Tensor>();
-
-/** Bias and residual bindings (4, 5); a shared 16-byte buffer stands in for absent ones. */
-function epilogueBindings(engine: Engine, l: { bias?: Tensor | undefined; residual?: Tensor | undefined }): Binding[] {
-  let dummy = dummies.get(engine);
-  if (!dummy || dummy.isDisposed) dummies.set(engine, (dummy = engine.tensor(new Float32Array(4), [4])));
-  return [(l.bias ?? dummy).binding(), (l.residual ?? dummy).binding()];
-}
-
-function epilogueFlags(l: { bias?: Tensor | undefined; residual?: Tensor | undefined; relu: boolean }): number {
-  return (l.bias ? 1 : 0) | (l.residual ? 2 : 0) | (l.relu ? 4 : 0);
 }
 
 /** Per step: each lane's weight texels (4 rows × its COLS column texels). */
@@ -779,7 +768,8 @@ function runGeneral(engine: Engine, flavor: Flavor, p: ConvProblem): Tensor {
   return conv2dBackwardWeightGpu(engine, flavor, p);
 }
 
-function runDepthwise(engine: Engine, texture: boolean, p: ConvProblem): Tensor {
+function runDepthwise(engine: Engine, texture: boolean, p: ConvProblem, rows = false): Tensor {
+  if (p.kind === 'forward' && rows && depthwiseRowsApplies(p.g)) return depthwiseRowsForward(engine, texture, p);
   if (p.kind === 'forward') return depthwiseForwardGpu(engine, texture, p);
   if (p.kind === 'backward-input') return depthwiseBackwardInputGpu(engine, texture, p);
   return depthwiseBackwardWeightGpu(engine, texture, p);
@@ -806,10 +796,16 @@ export const conv2dBackwardWeightKernel: TunableKernel<ConvProblem> = registerTu
   sample: (engine) => sample(engine, 'backward-weight', sampleGeometry(2, 28, 64, 64)),
 });
 
-/** Depthwise forward, input and weight gradients. */
+/**
+ * Depthwise forward, input and weight gradients. The `rows-*` variants run the forward pass of multiplier-1
+ * layers with channels a multiple of 4 from the unpacked activation (depthwise-rows.ts); everything else
+ * they hand to the packed kernels of the same storage.
+ */
 export const conv2dDepthwiseKernel: TunableKernel<ConvProblem> = registerTunable({
   name: 'conv2d-depthwise',
   variants: [
+    { name: 'rows-texture', supported: () => true, run: (e, p) => runDepthwise(e, true, p, true) },
+    { name: 'rows-buffer', supported: () => true, run: (e, p) => runDepthwise(e, false, p, true) },
     { name: 'texture', supported: () => true, run: (e, p) => runDepthwise(e, true, p) },
     { name: 'buffer', supported: () => true, run: (e, p) => runDepthwise(e, false, p) },
   ],

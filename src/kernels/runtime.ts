@@ -189,6 +189,17 @@ export class KernelRuntime {
     batch.labels.push(label);
   }
 
+  /**
+   * Records a buffer-to-texture copy (rgba32float rows of `bytesPerRow`, a multiple of 256 when
+   * there is more than one row) in order with the dispatches.
+   */
+  copyBufferToTexture(src: GPUBuffer, offset: number, bytesPerRow: number, texture: GPUTexture, origin: [number, number, number], size: [number, number, number], label: string): void {
+    const batch = this.openBatch();
+    this.endPass(batch);
+    batch.encoder.copyBufferToTexture({ buffer: src, offset, bytesPerRow, rowsPerImage: size[1] }, { texture, origin }, size);
+    batch.labels.push(label);
+  }
+
   /** Submits recorded work, if any. */
   flush(): void {
     const batch = this.batch;

@@ -63,7 +63,8 @@ export class TexturePool {
     const texture = this.engine.device.createTexture({
       size: [w, h, layers],
       format: 'rgba32float',
-      usage: GPUTextureUsage.STORAGE_BINDING,
+      // Copy usages: operands already in the texel layout arrive by a driver copy instead of a kernel.
+      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST | GPUTextureUsage.COPY_SRC,
       label: `fergpu staging ${key}`,
     });
     this.created++;

@@ -43,6 +43,10 @@ const geometries: Geo[] = [
   { name: 'grouped wide 1x5x6x36, 3x3 groups 2 (18 → 17 per group)', x: [1, 5, 6, 36], w: [3, 3, 18, 34], o: { padding: 1, groups: 2 } },
   // ≥ 64 channels per group on either side take the subgroup kernel's 2-texel-per-lane path.
   { name: 'wide channels 1x5x6x68 → 66, 3x3 s2 pad 1', x: [1, 5, 6, 68], w: [3, 3, 68, 66], o: { stride: 2, padding: 1 } },
+  // Multiplier 1 with channels a multiple of 4 takes the depthwise rows kernel: a row of 11 is not a multiple of
+  // its 8-pixel runs; stride, dilation and one-sided padding move its input window.
+  { name: 'depthwise rows 3x3 pad 1, 3x5x11x8', x: [3, 5, 11, 8], w: [3, 3, 1, 8], o: { padding: 1, groups: 8 } },
+  { name: 'depthwise rows 5x5 s2 d2 pad [2,1,0,3], 1x9x10x4', x: [1, 9, 10, 4], w: [5, 5, 1, 4], o: { stride: 2, dilation: 2, padding: [2, 1, 0, 3], groups: 4 } },
 ];
 
 function isDepthwise(g: Geo): boolean {
@@ -190,6 +194,7 @@ const fusedCases: Case[] = [
         geometries[1]!,
         geometries[0]!,
         geometries[5]!,
+        geometries[16]!,
       ];
       for (const [i, g] of geos.entries()) {
         const { geo, x, w, bias } = inputs(g, 500 + i);
