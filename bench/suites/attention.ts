@@ -9,7 +9,7 @@ import type { Tensor } from '../../src/graph/tensor.js';
 import { sdpa, sdpaBackward, sdpaForward, sdpaKernel } from '../../src/kernels/attention.js';
 import { sigmoidGate } from '../../src/kernels/gate.js';
 import { layerNorm, layerNormKernel } from '../../src/kernels/layernorm.js';
-import { temporalSoftmaxPool } from '../../src/kernels/temporal.js';
+import { temporalPoolKernel, temporalSoftmaxPool } from '../../src/kernels/temporal.js';
 import type { TunableKernel } from '../../src/kernels/variants.js';
 import { randomData, type Row, type Suite, type SuiteContext, type Tf } from '../harness.js';
 import { opTiming, runOpCase, tfjsWithGradients, tuneFirst, type OpCase, type TfTensor } from './op-bench.js';
@@ -175,7 +175,7 @@ function memoryCases(engine: Engine, tf: Tf, m: typeof MEM): { cases: OpCase[]; 
     name: 'temporal softmax pooling',
     shape: `${fmt(m.scores)} -> ${Ns}x${E}`,
     bytes: 4 * (size(m.scores) + Ns * E),
-    kernels: [],
+    kernels: [temporalPoolKernel] as TunableKernel<never>[],
     ours: pool,
     anchor: { name: 'tfjs-webgpu reshape+softmax+sum', call: tfPool },
     check: async () => [await readOurs(pool()), await readTf(tfPool())],
@@ -213,7 +213,7 @@ function memoryCases(engine: Engine, tf: Tf, m: typeof MEM): { cases: OpCase[]; 
 
 export async function runAttention(ctx: SuiteContext): Promise<Row[]> {
   const { engine } = ctx;
-  const tuned = await tuneFirst(ctx, [sdpaKernel, layerNormKernel] as TunableKernel<never>[]);
+  const tuned = await tuneFirst(ctx, [sdpaKernel, layerNormKernel, temporalPoolKernel] as TunableKernel<never>[]);
   const tf = await tfjsWithGradients();
   const rows: Row[] = [];
   const groups = [...(ctx.quick ? SDPA_QUICK : SDPA_CASES).map((s) => () => sdpaCases(engine, tf, s)), () => memoryCases(engine, tf, ctx.quick ? MEM_QUICK : MEM)];

@@ -19,9 +19,11 @@ import { HostTensor, type TensorMeta } from '../graph/host.js';
 import type { Tensor } from '../graph/tensor.js';
 import poolWgsl from '../../shaders/temporal_pool.wgsl';
 import poolBackwardWgsl from '../../shaders/temporal_pool_backward.wgsl';
+import poolStreamWgsl from '../../shaders/temporal_pool_stream.wgsl';
 import framePoolWgsl from '../../shaders/frame_attention_pool.wgsl';
 import frameBackwardFeaturesWgsl from '../../shaders/frame_attention_backward_features.wgsl';
 import frameBackwardWeightsWgsl from '../../shaders/frame_attention_backward_weights.wgsl';
+import { fitsLinearTexture, linearTexture } from './linear-texture.js';
 import { defineMultiOp, type MultiOp, type MultiPlan } from './multi-op.js';
 import { defineOp, type Op, type Plan } from './op.js';
 import type { Binding } from './runtime.js';
@@ -32,6 +34,7 @@ import { registerTunable, type TunableKernel } from './variants.js';
 const kernels = {
   pool: { name: 'temporal_pool', code: poolWgsl },
   poolBackward: { name: 'temporal_pool_backward', code: poolBackwardWgsl },
+  stream: { name: 'temporal_pool_stream', code: poolStreamWgsl },
   frame: { name: 'frame_attention_pool', code: framePoolWgsl },
   frameFeatures: { name: 'frame_attention_backward_features', code: frameBackwardFeaturesWgsl },
   frameWeights: { name: 'frame_attention_backward_weights', code: frameBackwardWeightsWgsl },
@@ -73,8 +76,16 @@ interface PoolOutputs {
   loss?: { tensor: Tensor; labels: Labels; mean: boolean };
 }
 
+/** Classes up to which the streaming kernel keeps its column sums in registers. */
+const STREAM_MAX_CLASSES = 32;
+
 function launchPool(scores: Tensor, N: number, T: number, E: number, outs: PoolOutputs, layout?: string): void {
   const engine = scores.engine;
+  const chosen = layout ?? engine.variants.pick(temporalPoolKernel).name;
+  if (chosen.startsWith('stream') && !outs.loss && !outs.frameWeights && !outs.joint && E <= STREAM_MAX_CLASSES) {
+    launchStream(scores, N, T, E, outs, chosen === 'stream-texture');
+    return;
+  }
   const bindings: Binding[] = [scores.binding()];
   const defines: Record<string, number> = { PROBS: 0, LOGP: 0, COLUMNS: 0, FRAMES: 0, JOINT: 0, LOSS: 0, MEAN: 0 };
   let release = () => {};
@@ -97,7 +108,8 @@ function launchPool(scores: Tensor, N: number, T: number, E: number, outs: PoolO
   defines.COLUMNS = defines.PROBS! || defines.LOGP!;
   // With a fixed subgroup size the workgroup is one subgroup and lanes combine by shuffles (no barrier);
   // TPC invocations per clip (a power of two ≥ E, capped by the workgroup), WG/TPC clips per workgroup.
-  const sg = (layout ?? engine.variants.pick(temporalPoolKernel).name) === 'subgroup' ? engine.fixedSubgroupSize! : undefined;
+  // The streaming variant hands what it does not serve to the shuffle layout where there is one.
+  const sg = chosen === 'subgroup' || (chosen.startsWith('stream') && oneSubgroup(engine)) ? engine.fixedSubgroupSize! : undefined;
   const wg = sg ?? 64;
   const tpc = Math.min(wg, 2 ** Math.ceil(Math.log2(Math.max(1, E))));
   Object.assign(defines, { SG: wg === sg ? 1 : 0, WG: wg, TPC: tpc });
@@ -116,6 +128,25 @@ function launchPool(scores: Tensor, N: number, T: number, E: number, outs: PoolO
   release();
 }
 
+/** p(c) and/or log p(c) alone: one invocation per clip, one pass over its scores (temporal_pool_stream.wgsl). */
+function launchStream(scores: Tensor, N: number, T: number, E: number, outs: PoolOutputs, texture: boolean): void {
+  const engine = scores.engine;
+  const label = `temporalSoftmaxPool ${fmtShape([N, T, E])} (stream)`;
+  // Every clip starts on a texel when T·E is a multiple of 4: then 4 frames load as E texels.
+  const vec = (T * E) % 4 === 0;
+  const staged = vec && texture && fitsLinearTexture(engine, scores) ? linearTexture(engine, scores, label) : undefined;
+  const bindings: Binding[] = [staged ? { view: staged.texture.view } : scores.binding()];
+  const defines: Record<string, number> = { E, VEC: vec ? 1 : 0, TEXTURE: staged ? 1 : 0, PROBS: 0, LOGP: 0 };
+  if (outs.probs) bindings.push(outs.probs.binding());
+  defines.PROBS = outs.probs ? 1 : 0;
+  defines.B_PROBS = bindings.length;
+  if (outs.logProbs) bindings.push(outs.logProbs.binding());
+  defines.LOGP = outs.logProbs ? 1 : 0;
+  defines.B_LOGP = bindings.length;
+  engine.runtime.dispatch({ kernel: kernels.stream, defines, label, uniforms: new Uniforms().u32(N, T), bindings, grid: Math.ceil(N / 64) });
+  staged?.release();
+}
+
 /** p(c) with a given layout (the tuner times each). */
 function poolWith(engine: Engine, x: Tensor, layout: string): Tensor {
   const [N, T, E] = x.shape as [number, number, number];
@@ -126,10 +157,16 @@ function poolWith(engine: Engine, x: Tensor, layout: string): Tensor {
 
 const oneSubgroup = (e: Engine) => e.features.has('subgroups') && e.fixedSubgroupSize !== undefined && e.fixedSubgroupSize >= 4 && e.fixedSubgroupSize <= 64;
 
-/** The forward's two layouts: one subgroup per workgroup combining by shuffles, or 64 invocations and barriers. */
+/**
+ * The forward's layouts: one clip per invocation streaming its scores once (p(c) and log p(c) alone, up to
+ * 32 classes, from the buffer or from a linear texture; otherwise as `subgroup` or `workgroup`), lanes per class column combining by shuffles within one
+ * subgroup, or the same with 64 invocations and barriers.
+ */
 export const temporalPoolKernel: TunableKernel<Tensor> = registerTunable<Tensor>({
   name: 'temporal-pool',
   variants: [
+    { name: 'stream-texture', supported: () => true, run: (e, x) => poolWith(e, x, 'stream-texture') },
+    { name: 'stream', supported: () => true, run: (e, x) => poolWith(e, x, 'stream') },
     { name: 'subgroup', supported: oneSubgroup, run: (e, x) => poolWith(e, x, 'subgroup') },
     { name: 'workgroup', supported: () => true, run: (e, x) => poolWith(e, x, 'workgroup') },
   ],

@@ -10,8 +10,11 @@ const TOL = { abs: 2e-6, rel: 2e-5 };
 const GRAD = { abs: 2e-3, rel: 2e-2 };
 
 // T = 1, E not a multiple of 4, E above the subgroup size (several columns per invocation), T > 64, a single
-// clip, and more clips than a launch has workgroups (they walk the clips with a stride).
+// clip, and more clips than a launch has workgroups (they walk the clips with a stride). T·E a multiple of 4
+// takes the streaming kernel's 4-frame path: with 2 frames left over, and over several workgroups.
 const SHAPES: number[][] = [
+  [5, 6, 2],
+  [130, 4, 7],
   [3, 16, 7],
   [2, 1, 5],
   [1, 5, 1],
