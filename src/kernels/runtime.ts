@@ -118,6 +118,10 @@ export class KernelRuntime {
   }
 
   dispatch(d: Dispatch): void {
+    // An empty grid (a batch of 0, an empty axis) has nothing to run; its bindings may even be below the
+    // shader's minimum size, so nothing is bound either.
+    const [x, y, z] = this.grid(d);
+    if (x * y * z === 0) return;
     const batch = this.openBatch();
     const pipeline = this.pipeline(d.kernel, d.defines, d.constants);
     const entries: GPUBindGroupEntry[] = [];
@@ -131,13 +135,10 @@ export class KernelRuntime {
     }
     d.bindings.forEach((b, i) => entries.push({ binding: i + 1, resource: 'view' in b ? b.view : b }));
     const bindGroup = this.bindGroup(pipeline, entries, d.label);
-    const [x, y, z] = this.grid(d);
-    if (x * y * z > 0) {
-      batch.pass ??= batch.encoder.beginComputePass({ label: 'fergpu batch' });
-      batch.pass.setPipeline(pipeline);
-      batch.pass.setBindGroup(0, bindGroup);
-      batch.pass.dispatchWorkgroups(x, y, z);
-    }
+    batch.pass ??= batch.encoder.beginComputePass({ label: 'fergpu batch' });
+    batch.pass.setPipeline(pipeline);
+    batch.pass.setBindGroup(0, bindGroup);
+    batch.pass.dispatchWorkgroups(x, y, z);
     batch.labels.push(d.label);
     batch.dispatches++;
     this.counters.dispatches++;

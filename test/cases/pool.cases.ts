@@ -1,4 +1,5 @@
 import type { Engine } from '../../src/device/engine.js';
+import { fmtShape } from '../../src/device/errors.js';
 import { HostTensor } from '../../src/graph/host.js';
 import type { Tensor } from '../../src/graph/tensor.js';
 import * as ops from '../../src/kernels/ops.js';
@@ -284,6 +285,20 @@ const cases: Case[] = [
       const t = toGpu(engine, x).setRequiresGrad();
       expectThrows(() => ops.maxPool2dWithIndices(t, o), 'maxPool2dWithIndices', 'autograd');
       t.dispose();
+    },
+  },
+  {
+    name: 'a batch of 0 gives empty outputs, forward and backward (no GPU error)',
+    async run(engine) {
+      const x = engine.empty([0, 6, 5, 4]);
+      const o = { kernel: 3, stride: 2, padding: 1 };
+      const { y, indices } = ops.maxPool2dWithIndices(x, o);
+      const dx = ops.maxPool2dBackward(y, indices, x.shape, o);
+      const outs = [y, indices, dx, ops.avgPool2d(x, o), ops.globalAvgPool2d(x), ops.globalMaxPool2d(x), ops.channelMean(x), ops.adaptiveAvgPool2d(x, [2, 2])];
+      await engine.sync();
+      const full = outs.filter((t) => t.size !== 0);
+      if (full.length) throw new Error(`expected empty outputs, got ${full.map((t) => fmtShape(t.shape)).join(', ')}`);
+      [x, ...outs].forEach((t) => t.dispose());
     },
   },
   {
