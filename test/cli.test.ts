@@ -38,8 +38,12 @@ describe('fergpu train / infer', () => {
     for (const f of ['model.safetensors', 'optimizer.safetensors', 'log.json', 'curves.png']) expect(existsSync(join(out, f)), f).toBe(true);
     const again = run('train', '--model', 'm4', '--identities', '4', '--epochs', '1', '--batch', '8', '--out', out, '--resume', out, '--quiet');
     expect(again.code, again.err).toBe(0);
-    const log = JSON.parse(readFileSync(join(out, 'log.json'), 'utf8')) as { epochs: { epoch: number; test: { accuracy: number } }[] };
+    const log = JSON.parse(readFileSync(join(out, 'log.json'), 'utf8')) as { epochs: { epoch: number; lr: number; test: { accuracy: number } }[]; schedule: unknown };
     expect(log.epochs.map((e) => e.epoch)).toEqual([1, 2]);
+    // The small configuration anneals over the first run's plan (1 epoch); the resumed epoch is past it, at the floor.
+    expect(log.schedule).toEqual({ kind: 'cosine', epochs: 1 });
+    expect(log.epochs[0]!.lr).toBeCloseTo(1e-3, 12);
+    expect(log.epochs[1]!.lr).toBeCloseTo(2e-5, 12);
   });
 
   it('infers on a folder of frames and an image, as JSON, and draws the attention pictures', { timeout: 300_000 }, () => {

@@ -8,7 +8,7 @@ import { Rng } from '../src/models/random.js';
 import { makeBatch, sampleFrames } from '../src/train/batches.js';
 import { loadModelFile, saveModelFile } from '../src/train/model-file.js';
 import { MODEL_NAMES, makeOptimizer, recipeFor } from '../src/train/recipes.js';
-import { Trainer, countCorrect, type ForwardModel } from '../src/train/trainer.js';
+import { Trainer, cosineLr, countCorrect, type ForwardModel } from '../src/train/trainer.js';
 import { testEngine } from './helpers/node-engine.js';
 
 /** Clips whose class is the quadrant (or centre) of a bright square that grows over the frames. */
@@ -48,6 +48,25 @@ describe('batches', () => {
     expect(crop.shape).toEqual([2, 3, 6, 6, 3]);
     expect(crop.data[0]).toBeCloseTo(clip.frames[(1 * 8 + 1) * 3]! * 2 - 1, 6); // centre crop starts at (1, 1)
     expect(() => makeBatch([clip], { frames: 1, size: 10, channels: 1 }, { train: false })).toThrow(/8×8.*10×10/);
+  });
+  it('anneals the learning rate by cosine over the planned epochs, and a resumed trainer continues the curve', async () => {
+    expect(cosineLr(1, 1, { epochs: 4 })).toBeCloseTo(1, 12);
+    expect(cosineLr(1, 3, { epochs: 4 })).toBeCloseTo(0.02 + 0.98 * 0.5, 12);
+    expect(cosineLr(2, 9, { epochs: 4, minFactor: 0.1 })).toBeCloseTo(0.2, 12);
+    const engine = await testEngine();
+    const recipe = recipeFor('m4');
+    const model = recipe.create(engine, { ...recipe.options('small', 4), seed: 1 }) as ForwardModel;
+    const opt = makeOptimizer(model.parameters(), { kind: 'adam', lr: 0.01, weightDecay: 0 });
+    const source = squares(4, 4, 2, 48, 1, 5);
+    const trainer = new Trainer(engine, recipe, 'small', model, opt, { batchSize: 4, schedule: { epochs: 3 } });
+    const lrs = [(await trainer.trainEpoch(source)).lr, (await trainer.trainEpoch(source)).lr];
+    // As after a resume: the group's lr is the annealed one, initialLr (saved with the optimiser) keeps the base.
+    const resumed = new Trainer(engine, recipe, 'small', model, opt, { batchSize: 4, schedule: { epochs: 3 } });
+    resumed.epoch = 2;
+    lrs.push((await resumed.trainEpoch(source)).lr);
+    expect(lrs.map((x) => Number(x.toPrecision(6)))).toEqual([0.01, Number(cosineLr(0.01, 2, { epochs: 3 }).toPrecision(6)), Number(cosineLr(0.01, 3, { epochs: 3 }).toPrecision(6))]);
+    opt.dispose();
+    model.dispose();
   });
   it('counts correct predictions by row argmax', () => {
     expect(countCorrect(Float32Array.of(0, 1, 5, 2, 3, 3), [2, 0], 3)).toBe(1);

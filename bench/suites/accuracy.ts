@@ -35,8 +35,9 @@ export const accuracySuite: Suite = {
       const test = new CachedSource(new SyntheticFer({ ...common, split: 'test' }));
       const model = recipe.create(ctx.engine, { ...recipe.options('small', train.labels.length), seed: 1 }) as ForwardModel;
       const opt = makeOptimizer(model.parameters(), recipe.optimizer('small'));
-      const trainer = new Trainer(ctx.engine, recipe, 'small', model, opt, { batchSize: BATCH, seed: 1 });
       const epochs = ctx.quick ? 1 : EPOCHS[name];
+      const cosine = recipe.schedule('small') === 'cosine';
+      const trainer = new Trainer(ctx.engine, recipe, 'small', model, opt, { batchSize: BATCH, seed: 1, ...(cosine ? { schedule: { epochs } } : {}) });
       const seconds: number[] = [];
       let last = { loss: NaN, accuracy: NaN };
       let best = 0;
@@ -71,6 +72,7 @@ export const accuracySuite: Suite = {
         accuracy_per_epoch: curve,
         parameters: model.parameterCount(),
         optimizer: recipe.optimizer('small'),
+        schedule: cosine ? `cosine over ${epochs} epochs to 2%` : 'constant',
       });
       opt.dispose();
       model.dispose();

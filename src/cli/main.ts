@@ -5,8 +5,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { OptimizerSettings } from '../train/recipes.js';
-import { recipeFor } from '../train/recipes.js';
+import { recipeFor, SCHEDULES, type LrScheduleKind, type OptimizerSettings } from '../train/recipes.js';
 import { runDemo } from './demo.js';
 import { runInfer } from './infer.js';
 import { inferTfjsModel } from './infer-tfjs.js';
@@ -19,8 +18,8 @@ Usage:
                               attention, run the pretrained tfjs emotion model on the astronaut photo
   fergpu train --model M      train a model (m1…m5) and write checkpoints, a JSON log and training curves
       [--config small|paper] [--data synthetic|DIR] [--epochs N] [--batch N] [--lr X] [--weight-decay X]
-      [--optimizer adam|adamw|sgd] [--momentum X] [--identities N] [--frames N] [--seed N] [--out DIR]
-      [--resume DIR] [--quiet]
+      [--optimizer adam|adamw|sgd] [--momentum X] [--schedule cosine|constant] [--identities N] [--frames N]
+      [--seed N] [--out DIR] [--resume DIR] [--quiet]
   fergpu infer --weights FILE CLIP…   emotion probabilities, top emotion and frame weights per clip (a folder of
       [--model M] [--config C] [--json] [--save-attention DIR]        frames, or an image file)
   fergpu infer --model tfjs:PATH/model.json IMAGE… [--box x,y,w,h] [--json]   a TensorFlow.js graph model
@@ -50,6 +49,7 @@ const OPTIONS = {
   'weight-decay': { type: 'string' },
   optimizer: { type: 'string' },
   momentum: { type: 'string' },
+  schedule: { type: 'string' },
   identities: { type: 'string' },
   frames: { type: 'string' },
   seed: { type: 'string' },
@@ -95,6 +95,7 @@ async function main(argv: string[]): Promise<number> {
         if (v.lr) optimizer.lr = num(v.lr, 'lr', 0);
         if (v['weight-decay']) optimizer.weightDecay = num(v['weight-decay'], 'weight-decay', 0);
         if (v.momentum) optimizer.momentum = num(v.momentum, 'momentum', 0);
+        if (v.schedule && !(SCHEDULES as readonly string[]).includes(v.schedule)) throw new UsageError(`--schedule must be ${SCHEDULES.join(' or ')}, not '${v.schedule}'`);
         const engine = await open();
         try {
           await runTrain(engine, {
@@ -109,6 +110,7 @@ async function main(argv: string[]): Promise<number> {
             out: v.out ?? `runs/${v.model}-${v.config ?? 'small'}`,
             ...(v.resume ? { resume: v.resume } : {}),
             optimizer,
+            ...(v.schedule ? { schedule: v.schedule as LrScheduleKind } : {}),
             ...(v.quiet ? { quiet: true } : {}),
           });
         } finally {

@@ -11,7 +11,7 @@ import { writeFileAtomic } from '../node/checkpoint-files.js';
 import { writePng } from '../node/image-files.js';
 import { loadOptimizerState, saveOptimizerState } from '../optim/checkpoint.js';
 import { loadModelFile, saveModelFile, type ModelFileInfo } from '../train/model-file.js';
-import { configFor, makeOptimizer, recipeFor, type OptimizerSettings } from '../train/recipes.js';
+import { configFor, makeOptimizer, recipeFor, type LrScheduleKind, type OptimizerSettings } from '../train/recipes.js';
 import { Trainer, type EpochReport, type EvalReport, type ForwardModel } from '../train/trainer.js';
 import { lineChart } from '../viz/charts.js';
 import { openData } from './data.js';
@@ -29,7 +29,15 @@ export interface TrainArgs {
   out: string;
   resume?: string;
   optimizer?: Partial<OptimizerSettings>;
+  /** Default: the recipe's for the configuration. */
+  schedule?: LrScheduleKind;
   quiet?: boolean;
+}
+
+/** The learning-rate plan of a run (cosine over `epochs` in all, counted from the first epoch). */
+export interface SchedulePlan {
+  kind: LrScheduleKind;
+  epochs: number;
 }
 
 export interface TrainLog {
@@ -37,6 +45,7 @@ export interface TrainLog {
   config: string;
   data: string;
   optimizer: OptimizerSettings;
+  schedule?: SchedulePlan;
   batchSize: number;
   epochs: (EpochReport & { test: Omit<EvalReport, 'confusion'> & { confusion: number[][] } })[];
 }
@@ -73,12 +82,15 @@ export async function runTrain(engine: Engine, a: TrainArgs): Promise<TrainLog> 
   }
   const optimizer = makeOptimizer(model.parameters(), settings);
   if (a.resume && existsSync(join(a.resume, 'optimizer.safetensors'))) loadOptimizerState(optimizer, new Uint8Array(await readFile(join(a.resume, 'optimizer.safetensors'))));
-  const trainer = new Trainer(engine, recipe, config, model, optimizer, { batchSize: a.batch, seed: a.seed });
+  // A resumed run keeps its plan unless a schedule is asked for again (then it spans the epochs so far and these).
+  const plan: SchedulePlan = a.schedule || !log.schedule ? { kind: a.schedule ?? recipe.schedule(config), epochs: info.epoch + a.epochs } : log.schedule;
+  log.schedule = plan;
+  const trainer = new Trainer(engine, recipe, config, model, optimizer, { batchSize: a.batch, seed: a.seed, ...(plan.kind === 'cosine' ? { schedule: { epochs: plan.epochs } } : {}) });
   trainer.epoch = info.epoch;
 
   say(`model ${recipe.name}: ${recipe.title}; configuration ${config}, ${(model.parameterCount() / 1e6).toFixed(3)} M parameters`);
   say(`data: ${data.describe}`);
-  say(`optimiser: ${settings.kind} lr ${settings.lr} weight decay ${settings.weightDecay}${settings.momentum ? ` momentum ${settings.momentum}` : ''}; batch ${a.batch}`);
+  say(`optimiser: ${settings.kind} lr ${settings.lr}${plan.kind === 'cosine' ? ` (cosine-annealed over ${plan.epochs} epochs)` : ''} weight decay ${settings.weightDecay}${settings.momentum ? ` momentum ${settings.momentum}` : ''}; batch ${a.batch}`);
   const bar = new ProgressBar();
   try {
     for (let e = 0; e < a.epochs; e++) {
@@ -90,7 +102,7 @@ export async function runTrain(engine: Engine, a: TrainArgs): Promise<TrainLog> 
       const test = await trainer.evaluate(data.test);
       log.epochs.push({ ...report, test });
       info = { ...info, epoch: report.epoch };
-      say(`epoch ${report.epoch}: train loss ${report.loss.toFixed(4)} acc ${(100 * report.accuracy).toFixed(1)}% (${report.seconds.toFixed(1)} s) · held-out loss ${test.loss.toFixed(4)} acc ${(100 * test.accuracy).toFixed(1)}%`);
+      say(`epoch ${report.epoch} (lr ${report.lr.toPrecision(3)}): train loss ${report.loss.toFixed(4)} acc ${(100 * report.accuracy).toFixed(1)}% (${report.seconds.toFixed(1)} s) · held-out loss ${test.loss.toFixed(4)} acc ${(100 * test.accuracy).toFixed(1)}%`);
       await writeFileAtomic(modelPath, await saveModelFile(model, info));
       await writeFileAtomic(optimPath, await saveOptimizerState(optimizer));
       await writeFile(logPath, JSON.stringify(log, null, 2));

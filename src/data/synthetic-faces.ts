@@ -3,8 +3,9 @@
  * eyes, hair, glasses and lighting; each clip moves from a neutral face to one of the 7 expressions (onset → apex,
  * then holds the apex), like a CK+ sequence, under a small drifting head pose and pixel noise.
  *
- * Shapes are signed-distance functions in "face units" (the image's shorter side spans [-1, 1], y points down),
- * rasterised with one-pixel anti-aliasing at any size, so the same face renders at 48×48 or 224×224.
+ * Shapes are signed-distance functions in "face units" (y points down), rasterised with one-pixel anti-aliasing at
+ * any size, so the same face renders at 48×48 or 224×224. The default 'face' framing crops brows to chin as FER
+ * datasets do (the shorter side spans 1.25 face units); 'portrait' shows head and shoulders (it spans [-1, 1]).
  * Everything is a pure function of (seed, identity, clip index): `get(i)` renders on demand.
  */
 import { Rng } from '../models/random.js';
@@ -689,7 +690,18 @@ export interface FaceClipOptions {
   readonly noise?: number;
   /** Expression strength at the apex override (default the clip's, 0.8–1.1). */
   readonly intensity?: number;
+  /** Framing: 'face' (default) crops to the face as FER datasets do; 'portrait' shows head and shoulders. */
+  readonly framing?: Framing;
 }
+
+export type Framing = 'face' | 'portrait';
+
+/** Zoom and the face point (vertical, face units) at the image centre, per framing. */
+const FRAMINGS: Record<Framing, { zoom: number; centre: number }> = {
+  // Brows to chin fill the frame, as in FER2013's 48×48 crops or a face-detected CK+ frame.
+  face: { zoom: 1.6, centre: 0.14 },
+  portrait: { zoom: 1, centre: 0 },
+};
 
 /** Renders one clip: neutral at frame 0, the expression rising to `apexFrame`, held after. */
 export function makeFaceClip(o: FaceClipOptions): Clip {
@@ -709,6 +721,7 @@ export function makeFaceClip(o: FaceClipOptions): Clip {
   const intensity = o.intensity ?? style.intensity;
   const noise = o.noise ?? face.noise;
   const rng = new Rng(style.noiseSeed);
+  const frame = FRAMINGS[o.framing ?? 'face'];
   const { height: H, width: W, channels: C } = o;
   const out = new Float32Array(T * H * W * C);
   for (let t = 0; t < T; t++) {
@@ -720,7 +733,7 @@ export function makeFaceClip(o: FaceClipOptions): Clip {
     const rot = style.rot + style.driftAmp * 0.04 * Math.sin(0.8 * w + ph[2]);
     const scale = style.scale * (1 + style.driftAmp * 0.015 * Math.sin(0.6 * w + ph[0] + ph[1]));
     // Canvas translation is the face point at the image centre: moving the head right means u at the centre goes left.
-    const cv = makeCanvas(W, H, -tx, -ty, scale, rot);
+    const cv = makeCanvas(W, H, -tx, frame.centre - ty, scale * frame.zoom, rot);
     drawFace(cv, face, lerpExpr(k, APEX[emotion], face.side));
     finish(cv, face, rng, noise, out, t * H * W * C, C);
   }
@@ -751,6 +764,8 @@ export interface SyntheticFerOptions {
   /** Share of identities held out for 'test'; default 0.2 (at least one identity each side when there are two or more). */
   readonly testFraction?: number;
   readonly jitter?: boolean;
+  /** 'face' (default) or 'portrait'; see FaceClipOptions. */
+  readonly framing?: Framing;
 }
 
 /**
@@ -804,6 +819,7 @@ export class SyntheticFer implements ClipSource {
       apexFrame,
       clip,
       jitter: this.o.jitter ?? true,
+      ...(this.o.framing ? { framing: this.o.framing } : {}),
     });
   }
 }

@@ -44,6 +44,9 @@ export type ModelOptions = object;
 
 export type ModelOutputs = Record<string, Tensor | undefined> & { logits?: Tensor };
 
+export const SCHEDULES = ['cosine', 'constant'] as const;
+export type LrScheduleKind = (typeof SCHEDULES)[number];
+
 export interface Recipe {
   name: ModelName;
   title: string;
@@ -51,6 +54,8 @@ export interface Recipe {
   options(config: ConfigName, classes: number): ModelOptions;
   input(config: ConfigName): InputSpec;
   optimizer(config: ConfigName): OptimizerSettings;
+  /** The learning-rate schedule over a run: cosine annealing to 2% (small configurations) or constant. */
+  schedule(config: ConfigName): LrScheduleKind;
   create(engine: Engine, options: ModelOptions): Module & { forward(x: Tensor): ModelOutputs };
   loss(model: Module, out: ModelOutputs, labels: readonly number[]): Tensor;
   /** Class probabilities [N, classes] from the outputs (softmax of the logits, or the model's own `probs`). */
@@ -63,6 +68,9 @@ export interface Recipe {
 type AnyModel = Module & { forward(x: Tensor): ModelOutputs; loss(out: ModelOutputs, labels: readonly number[]): Tensor };
 
 const common = {
+  // Short runs on small data end best at a low rate: anneal the small configurations (the papers' own
+  // schedules vary; their configurations keep the rate constant).
+  schedule: (config: ConfigName): LrScheduleKind => (config === 'small' ? 'cosine' : 'constant'),
   loss: (model: Module, out: ModelOutputs, labels: readonly number[]) => (model as AnyModel).loss(out, labels),
   probabilities: (out: ModelOutputs) => softmax(out.logits!, -1),
 };
@@ -95,6 +103,7 @@ export const RECIPES: Record<ModelName, Recipe> = {
     input: (config) => (config === 'small' ? { frames: 4, size: 48, channels: 3 } : { frames: 16, size: 224, channels: 3 }),
     optimizer: (config) => ({ kind: 'adam', lr: config === 'small' ? 2e-3 : 1e-5, weightDecay: 0 }),
     create: (engine, o) => new TemporalSoftmaxNet(engine, o as TemporalSoftmaxOptions) as unknown as AnyModel,
+    schedule: common.schedule,
     loss: common.loss,
     probabilities: (out) => out.probs ?? exp(out.logits!),
     frameWeights: 'frame_weights',
@@ -127,6 +136,7 @@ export const RECIPES: Record<ModelName, Recipe> = {
     input: (config) => (config === 'small' ? { frames: 5, size: 48, channels: 3 } : { frames: 5, size: 224, channels: 3 }),
     optimizer: (config) => ({ kind: 'adamw', lr: config === 'small' ? 1e-3 : 1e-4, weightDecay: 1e-4 }),
     create: (engine, o) => new EcnnFsa(engine, o as EcnnFsaOptions) as unknown as AnyModel,
+    schedule: common.schedule,
     loss: common.loss,
     probabilities: (out) => out.probs ?? exp(out.logits!),
     frameWeights: 'frame_weights',

@@ -25,6 +25,8 @@ export interface StepReport {
 
 export interface EpochReport {
   epoch: number;
+  /** The first parameter group's learning rate in this epoch. */
+  lr: number;
   loss: number;
   accuracy: number;
   seconds: number;
@@ -41,6 +43,23 @@ export interface EvalReport {
 
 export type ForwardModel = Module & { forward(x: import('../graph/tensor.js').Tensor): ModelOutputs };
 
+/**
+ * Cosine annealing of the learning rate over a planned number of epochs, per epoch (SGDR without restarts):
+ * epoch e (1-based) of `epochs` trains at floor + (base − floor)·(1 + cos(π(e − 1)/epochs))/2, floor = base·minFactor;
+ * epochs past the plan stay at the floor. A function of the epoch number, so a resumed run continues the curve.
+ */
+export interface CosineSchedule {
+  epochs: number;
+  /** The floor as a fraction of the base rate; default 0.02. */
+  minFactor?: number;
+}
+
+export function cosineLr(base: number, epoch: number, s: CosineSchedule): number {
+  const floor = base * (s.minFactor ?? 0.02);
+  const t = Math.min(1, (epoch - 1) / Math.max(1, s.epochs));
+  return floor + ((base - floor) * (1 + Math.cos(Math.PI * t))) / 2;
+}
+
 export class Trainer {
   private readonly rng: Rng;
   epoch = 0;
@@ -51,9 +70,11 @@ export class Trainer {
     readonly config: ConfigName,
     readonly model: ForwardModel,
     readonly optimizer: Optimizer<BaseHyperParams>,
-    readonly opts: { batchSize: number; seed?: number },
+    readonly opts: { batchSize: number; seed?: number; schedule?: CosineSchedule },
   ) {
     this.rng = new Rng(opts.seed ?? 1);
+    // The base rates survive a resume: `initialLr` is saved with the optimiser's groups (as PyTorch's schedulers do).
+    for (const g of optimizer.paramGroups) g.initialLr ??= g.lr;
   }
 
   private order(n: number, epoch: number): number[] {
@@ -69,6 +90,9 @@ export class Trainer {
   /** One pass over `source` in shuffled batches (the last partial batch included). */
   async trainEpoch(source: ClipSource, onStep?: (r: StepReport) => void): Promise<EpochReport> {
     const epoch = ++this.epoch;
+    const schedule = this.opts.schedule;
+    if (schedule) for (const g of this.optimizer.paramGroups) g.lr = cosineLr(g.initialLr!, epoch, schedule);
+    const lr = this.optimizer.paramGroups[0]!.lr;
     const spec = this.recipe.input(this.config);
     const order = this.order(source.size, epoch);
     const B = this.opts.batchSize;
@@ -112,7 +136,7 @@ export class Trainer {
     }
     if (pending) await pending;
     const seconds = (performance.now() - t0) / 1000;
-    return { epoch, loss: lossSum / seen, accuracy: correct / seen, seconds, clipsPerSecond: seen / seconds };
+    return { epoch, lr, loss: lossSum / seen, accuracy: correct / seen, seconds, clipsPerSecond: seen / seconds };
   }
 
   async evaluate(source: ClipSource, batchSize = this.opts.batchSize): Promise<EvalReport> {
