@@ -103,7 +103,7 @@ async function main(argv: string[]): Promise<number> {
             config: v.config ?? 'small',
             data: v.data ?? 'synthetic',
             epochs: num(v.epochs, 'epochs', 10, true),
-            batch: Math.max(1, num(v.batch, 'batch', 8, true)),
+            ...(v.batch ? { batch: Math.max(1, num(v.batch, 'batch', 8, true)) } : {}),
             seed: num(v.seed, 'seed', 1, true),
             identities: Math.max(2, num(v.identities, 'identities', 80, true)),
             clipFrames: Math.max(1, num(v.frames, 'frames', 8, true)),

@@ -22,7 +22,8 @@ export interface TrainArgs {
   config: string;
   data: string;
   epochs: number;
-  batch: number;
+  /** Default: the recipe's for the configuration. */
+  batch?: number;
   seed: number;
   identities: number;
   clipFrames: number;
@@ -60,6 +61,7 @@ export async function runTrain(engine: Engine, a: TrainArgs): Promise<TrainLog> 
   const data = openData(spec, { data: a.data, seed: a.seed, identities: a.identities, clipFrames: a.clipFrames, onNotice: (m) => console.warn(`notice: ${m}`) });
   if (data.train.size === 0 || data.test.size === 0) throw new Error(`train: the data has ${data.train.size} training and ${data.test.size} held-out clips; both must be non-empty`);
   const settings: OptimizerSettings = { ...recipe.optimizer(config), ...a.optimizer };
+  const batch = a.batch ?? recipe.batchSize(config);
   await mkdir(a.out, { recursive: true });
   const modelPath = join(a.out, 'model.safetensors');
   const optimPath = join(a.out, 'optimizer.safetensors');
@@ -67,7 +69,7 @@ export async function runTrain(engine: Engine, a: TrainArgs): Promise<TrainLog> 
 
   let model: ForwardModel;
   let info: ModelFileInfo;
-  let log: TrainLog = { model: recipe.name, config, data: data.describe, optimizer: settings, batchSize: a.batch, epochs: [] };
+  let log: TrainLog = { model: recipe.name, config, data: data.describe, optimizer: settings, batchSize: batch, epochs: [] };
   if (a.resume) {
     const dir = a.resume;
     const loaded = loadModelFile(engine, new Uint8Array(await readFile(join(dir, 'model.safetensors'))), { model: recipe.name, config }, `checkpoint ${dir}`);
@@ -85,12 +87,12 @@ export async function runTrain(engine: Engine, a: TrainArgs): Promise<TrainLog> 
   // A resumed run keeps its plan unless a schedule is asked for again (then it spans the epochs so far and these).
   const plan: SchedulePlan = a.schedule || !log.schedule ? { kind: a.schedule ?? recipe.schedule(config), epochs: info.epoch + a.epochs } : log.schedule;
   log.schedule = plan;
-  const trainer = new Trainer(engine, recipe, config, model, optimizer, { batchSize: a.batch, seed: a.seed, ...(plan.kind === 'cosine' ? { schedule: { epochs: plan.epochs } } : {}) });
+  const trainer = new Trainer(engine, recipe, config, model, optimizer, { batchSize: batch, seed: a.seed, ...(plan.kind === 'cosine' ? { schedule: { epochs: plan.epochs } } : {}) });
   trainer.epoch = info.epoch;
 
   say(`model ${recipe.name}: ${recipe.title}; configuration ${config}, ${(model.parameterCount() / 1e6).toFixed(3)} M parameters`);
   say(`data: ${data.describe}`);
-  say(`optimiser: ${settings.kind} lr ${settings.lr}${plan.kind === 'cosine' ? ` (cosine-annealed over ${plan.epochs} epochs)` : ''} weight decay ${settings.weightDecay}${settings.momentum ? ` momentum ${settings.momentum}` : ''}; batch ${a.batch}`);
+  say(`optimiser: ${settings.kind} lr ${settings.lr}${plan.kind === 'cosine' ? ` (cosine-annealed over ${plan.epochs} epochs)` : ''} weight decay ${settings.weightDecay}${settings.momentum ? ` momentum ${settings.momentum}` : ''}; batch ${batch}`);
   const bar = new ProgressBar();
   try {
     for (let e = 0; e < a.epochs; e++) {
