@@ -1,6 +1,7 @@
 /**
- * Turning clips into model input: frames sampled evenly to the model's T, channels matched, image models fed the
- * clip's apex frame, random crops in training and the centre crop in evaluation, values mapped from [0, 1] to
+ * Turning clips into model input: frames sampled evenly to the model's T (or its last T in a row), channels matched, image models fed the
+ * clip's apex frame (in training, any frame from the apex on: the expression holds there while the head drifts
+ * and the noise changes), random crops in training and the centre crop in evaluation, values mapped from [0, 1] to
  * [−1, 1]. Output is channels-last: [N, T, S, S, C] for video models, [N, S, S, C] for image models.
  */
 import type { Clip } from '../data/types.js';
@@ -19,10 +20,22 @@ export function sampleFrames(count: number, t: number): number[] {
   return Array.from({ length: t }, (_, i) => Math.round((i * (count - 1)) / (t - 1)));
 }
 
-/** The frames a model sees: the apex for image models, T evenly spaced frames for video models. */
-export function framesFor(clip: Clip, spec: InputSpec): number[] {
-  if (spec.frames === 1) return [clip.peakFrame ?? clip.frameCount - 1];
+/**
+ * The frames a model sees: the apex for image models (given `rng`, a random frame from the apex to the end, where
+ * the expression is held), T evenly spaced frames for video models.
+ */
+export function framesFor(clip: Clip, spec: InputSpec, rng?: Rng): number[] {
+  if (spec.frames === 1) {
+    const apex = clip.peakFrame ?? clip.frameCount - 1;
+    return [rng ? apex + Math.floor(rng.next() * (clip.frameCount - apex)) : apex];
+  }
+  if (spec.sampling === 'consecutive') return lastFrames(clip.frameCount, spec.frames);
   return sampleFrames(clip.frameCount, spec.frames);
+}
+
+/** The last `t` frames of a clip of `count` in a row (the first repeated when the clip is shorter). */
+export function lastFrames(count: number, t: number): number[] {
+  return Array.from({ length: t }, (_, i) => Math.max(0, count - t + i));
 }
 
 export function makeBatch(clips: readonly Clip[], spec: InputSpec, opts: { train: boolean; rng?: Rng }): HostBatch {
@@ -39,7 +52,7 @@ export function makeBatch(clips: readonly Clip[], spec: InputSpec, opts: { train
     const margin = spec.size - out;
     const [dy, dx] = opts.train && margin > 0 && opts.rng ? [Math.floor(opts.rng.next() * (margin + 1)), Math.floor(opts.rng.next() * (margin + 1))] : [margin >> 1, margin >> 1];
     const frameSize = clip.height * clip.width * clip.channels;
-    for (const f of framesFor(clip, spec)) {
+    for (const f of framesFor(clip, spec, opts.train ? opts.rng : undefined)) {
       const frame = clip.frames.subarray(f * frameSize, (f + 1) * frameSize);
       for (let y = 0; y < out; y++) {
         for (let x = 0; x < out; x++) {

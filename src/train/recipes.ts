@@ -29,6 +29,11 @@ export interface InputSpec {
   channels: 1 | 3;
   /** Image models trained on random crops of `size` (M3: 44 out of 48); evaluation takes the centre crop. */
   crop?: number;
+  /**
+   * Which frames a video model takes: 'even' (default) spreads them over the clip; 'consecutive' takes the last
+   * `frames` in a row (M5's sub-clips of n consecutive frames, toward the apex).
+   */
+  sampling?: 'even' | 'consecutive';
 }
 
 export interface OptimizerSettings {
@@ -139,7 +144,7 @@ export const RECIPES: Record<ModelName, Recipe> = {
     name: 'm5',
     title: 'ECNN-FSA: enhanced VGG16 + frame self-attention (video)',
     options: (config, classes): EcnnFsaOptions => (config === 'small' ? { classes, width: 1 / 16, init: 'kaiming-fan-out' } : { classes }),
-    input: (config) => (config === 'small' ? { frames: 5, size: 48, channels: 3 } : { frames: 5, size: 224, channels: 3 }),
+    input: (config) => ({ frames: 5, size: config === 'small' ? 48 : 224, channels: 3, sampling: 'consecutive' }),
     optimizer: (config) => ({ kind: 'adamw', lr: config === 'small' ? 1e-3 : 1e-4, weightDecay: 1e-4 }),
     create: (engine, o) => new EcnnFsa(engine, o as EcnnFsaOptions) as unknown as AnyModel,
     batchSize: common.batchSize,
