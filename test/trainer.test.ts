@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Clip, ClipSource } from '../src/data/types.js';
 import { Rng } from '../src/models/random.js';
-import { makeBatch, sampleFrames } from '../src/train/batches.js';
+import { framesFor, lastFrames, makeBatch, sampleFrames } from '../src/train/batches.js';
 import { loadModelFile, saveModelFile } from '../src/train/model-file.js';
 import { MODEL_NAMES, makeOptimizer, recipeFor } from '../src/train/recipes.js';
 import { Trainer, cosineLr, countCorrect, type ForwardModel } from '../src/train/trainer.js';
@@ -37,6 +37,16 @@ describe('batches', () => {
   it('samples frames evenly and takes the apex for image models', () => {
     expect(sampleFrames(16, 4)).toEqual([0, 5, 10, 15]);
     expect(sampleFrames(3, 5)).toEqual([0, 1, 1, 2, 2]);
+    expect(lastFrames(8, 5)).toEqual([3, 4, 5, 6, 7]);
+    expect(lastFrames(3, 5)).toEqual([0, 0, 0, 1, 2]);
+    // Image models in training: any frame from the apex (held there) to the end; the apex itself in evaluation.
+    const seen = new Set<number>();
+    const rng = new Rng(4);
+    const peaked = { ...squares(1, 1, 6, 8, 1, 2).get(0), peakFrame: 3 };
+    for (let i = 0; i < 40; i++) seen.add(framesFor(peaked, { frames: 1, size: 8, channels: 1 }, rng)[0]!);
+    expect([...seen].sort()).toEqual([3, 4, 5]);
+    expect(framesFor(peaked, { frames: 1, size: 8, channels: 1 })).toEqual([3]);
+    expect(framesFor(peaked, { frames: 3, size: 8, channels: 1, sampling: 'consecutive' })).toEqual([3, 4, 5]);
     const src = squares(2, 2, 3, 8, 3, 1);
     const clip = { ...src.get(0), peakFrame: 1 };
     const b = makeBatch([clip], { frames: 1, size: 8, channels: 1 }, { train: false });
