@@ -19,7 +19,7 @@ const PLAN: Record<ModelName, { epochs: number; identities: number }> = {
   m2: { epochs: 24, identities: 160 },
   m3: { epochs: 20, identities: 80 },
   m4: { epochs: 16, identities: 80 },
-  m5: { epochs: 16, identities: 160 },
+  m5: { epochs: 24, identities: 160 },
 };
 /** Frames rendered per clip (models sample theirs from these; image models take the apex). */
 const CLIP_FRAMES = 8;

@@ -122,7 +122,9 @@ export const RECIPES: Record<ModelName, Recipe> = {
     name: 'm3',
     title: 'ResNet18 + CBAM + A-Softmax (48×48 gray images)',
     options: (config, classes): M3Options =>
-      config === 'small' ? { classes, width: 1 / 8, reduction: 4, inputSize: 44, lambda: { gamma: 0.5 } } : { classes },
+      // Margin 2 in the small configuration: at width 1/8 (64 features) the full margin of 4 holds the training
+      // accuracy near 75% over 30 epochs; with 2 it passes 90% in 20 (the paper configuration keeps 4).
+      config === 'small' ? { classes, width: 1 / 8, reduction: 4, inputSize: 44, margin: 2, lambda: { gamma: 0.5 } } : { classes },
     input: () => ({ frames: 1, size: 48, channels: 1, crop: 44 }),
     optimizer: (config) => ({ kind: 'sgd', lr: config === 'small' ? 0.05 : 0.1, weightDecay: 5e-4, momentum: 0.9 }),
     create: (engine, o) => new M3CbamResNet(engine, o as M3Options) as unknown as AnyModel,
