@@ -2,8 +2,8 @@
  * A tensor's data in an rgba32float texture, filled by driver copies instead of a kernel: texel t (floats
  * 4t … 4t + 3) sits at x = t % 1024, y = (t / 1024) % 8192, layer t / 2^23, so a shader finds it with shifts
  * and masks. A size that is not a multiple of 4 copies a few bytes past the tensor into the last texel (pooled
- * buffers are whole multiples of 64 bytes); shaders never read those. On lavapipe texture loads are vectorised across lanes where storage-buffer loads are not, and
- * the copy costs about what one pass over the data does.
+ * buffers are whole multiples of 64 bytes); shaders never read those. On lavapipe texture loads are vectorised
+ * across lanes where storage-buffer loads are not, and the copy costs less than one pass of a kernel over the data.
  */
 import type { Engine } from '../device/engine.js';
 import { ShapeError, fmtShape } from '../device/errors.js';

@@ -158,9 +158,9 @@ function poolWith(engine: Engine, x: Tensor, layout: string): Tensor {
 const oneSubgroup = (e: Engine) => e.features.has('subgroups') && e.fixedSubgroupSize !== undefined && e.fixedSubgroupSize >= 4 && e.fixedSubgroupSize <= 64;
 
 /**
- * The forward's layouts: one clip per invocation streaming its scores once (p(c) and log p(c) alone, up to
- * 32 classes, from the buffer or from a linear texture; otherwise as `subgroup` or `workgroup`), lanes per class column combining by shuffles within one
- * subgroup, or the same with 64 invocations and barriers.
+ * The forward's layouts: one clip per invocation streaming its scores once (p(c) and log p(c) alone, up to 32
+ * classes, from the buffer or from a linear texture; other outputs go to `subgroup` or `workgroup`), lanes per
+ * class column combining by shuffles within one subgroup, or the same with 64 invocations and barriers.
  */
 export const temporalPoolKernel: TunableKernel<Tensor> = registerTunable<Tensor>({
   name: 'temporal-pool',
