@@ -32,11 +32,8 @@ const SDPA_QUICK: SdpaSpec[] = [
   { name: 'sdpa n=16 d=32 2 heads', shape: [1, 2, 16, 32] },
 ];
 
-/**
- * Memory-bound shapes: gate input [N, H, W, C], pooling scores [N, T, E], LayerNorm rows × features. Each moves
- * 25–35 MB per call, so the fixed cost of a submit and its wait (~0.35 ms here) weighs alike in every row.
- */
-const MEM = { gate: [16, 56, 56, 64], scores: [32768, 32, 7], ln: [2048, 2048] };
+/** Memory-bound shapes: gate input [N, H, W, C], pooling scores [N, T, E], LayerNorm rows × features. */
+const MEM = { gate: [16, 56, 56, 64], scores: [8192, 32, 7], ln: [2048, 2048] };
 const MEM_QUICK = { gate: [2, 14, 14, 16], scores: [64, 8, 7], ln: [64, 256] };
 
 const fmt = (s: readonly number[]) => s.join('x');
