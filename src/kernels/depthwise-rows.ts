@@ -7,6 +7,7 @@
  */
 import type { Engine } from '../device/engine.js';
 import type { Tensor } from '../graph/tensor.js';
+import type { ForwardProblem } from './conv-gpu.js';
 import rowsWgsl from '../../shaders/conv2d_depthwise_rows.wgsl';
 import { epilogueBindings, epilogueFlags } from './conv-epilogue.js';
 import { describe, type ConvGeometry } from './conv-geometry.js';
@@ -18,21 +19,12 @@ const kernel = { name: 'conv2d_depthwise_rows', code: rowsWgsl };
 /** Output pixels per invocation along a row (8 measured fastest on lavapipe for 3×3 at 56×56×64). */
 export const DEPTHWISE_ROWS = { P: 8 };
 
-export interface DepthwiseRowsProblem {
-  g: ConvGeometry;
-  x: Tensor;
-  w: Tensor;
-  bias?: Tensor | undefined;
-  residual?: Tensor | undefined;
-  relu: boolean;
-}
-
 /** The shapes this kernel serves: depthwise with multiplier 1 and channels a multiple of 4. */
 export function depthwiseRowsApplies(g: ConvGeometry): boolean {
   return g.groups === g.c && g.cg === 1 && g.coutg === 1 && g.c % 4 === 0;
 }
 
-export function depthwiseRowsForward(engine: Engine, texture: boolean, p: DepthwiseRowsProblem): Tensor {
+export function depthwiseRowsForward(engine: Engine, texture: boolean, p: ForwardProblem): Tensor {
   const g = p.g;
   const out = engine.empty([g.n, g.ho, g.wo, g.cout]);
   if (out.size === 0) return out;
