@@ -627,16 +627,6 @@ export function loadTfjsGraphModel(engine: Engine, modelJson: TfjsModelJson, wei
   };
 
   const orderFor = (wanted: readonly string[]): TfNodeDef[] => {
-    const need = new Set<string>();
-    const mark = (name: string): void => {
-      if (need.has(name)) return;
-      need.add(name);
-      for (const r of byName.get(name)!.input ?? []) {
-        const p = parseInput(r);
-        if (!p.control) mark(p.node);
-      }
-    };
-    wanted.forEach(mark);
     const sub: TfNodeDef[] = [];
     const seen = new Set<string>();
     const walk = (name: string): void => {
