@@ -3,8 +3,8 @@
 // texel of 4 channels. For each kernel row it loads the WIN input texels those P outputs span once and reuses
 // them for every tap of the row; KW, SW and DW are compile-time so that window lives in registers. Rows
 // outside the image are skipped and columns outside read as zeros.
-// TEXTURE=1 reads the activation from a linear rgba32float texture (texel t at x = t % 1024,
-// y = (t / 1024) % 8192, layer t / 2^23), filled by a driver copy of the buffer: on lavapipe texture loads are
+// TEXTURE=1 reads the activation from a linear rgba32float texture (linear_texel in the runtime's prelude),
+// filled by a driver copy of the buffer: on lavapipe texture loads are
 // vectorised across lanes where storage-buffer loads are not. TEXTURE=0 reads the buffer as vec4s.
 struct Params {
   h: u32, w: u32, cq: u32, ho: u32,
@@ -15,7 +15,10 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 #if TEXTURE
 @group(0) @binding(1) var x_src: texture_storage_2d_array<rgba32float, read>;
-fn load_x(t: u32) -> vec4f { return textureLoad(x_src, vec2u(t & 1023u, (t >> 10u) & 8191u), t >> 23u); }
+fn load_x(t: u32) -> vec4f {
+  let c = linear_texel(t);
+  return textureLoad(x_src, c.xy, c.z);
+}
 #else
 @group(0) @binding(1) var<storage, read> x_src: array<vec4f>;
 fn load_x(t: u32) -> vec4f { return x_src[t]; }

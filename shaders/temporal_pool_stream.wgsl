@@ -16,7 +16,10 @@ struct Params { N: u32, T: u32 }
 // The scores in a linear texture (linear-texture.ts), filled by a driver copy: on CPU adapters texture loads
 // are vectorised across lanes, storage-buffer loads are not.
 @group(0) @binding(1) var scores_tex: texture_storage_2d_array<rgba32float, read>;
-fn texel(t: u32) -> vec4f { return textureLoad(scores_tex, vec2u(t & 1023u, (t >> 10u) & 8191u), t >> 23u); }
+fn texel(t: u32) -> vec4f {
+  let c = linear_texel(t);
+  return textureLoad(scores_tex, c.xy, c.z);
+}
 fn score(i: u32) -> f32 { return texel(i / 4u)[i % 4u]; }
 #else
 #if VEC

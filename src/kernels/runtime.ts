@@ -36,6 +36,8 @@ export interface Dispatch {
 /** Helpers prepended to every kernel. */
 const PRELUDE = /* wgsl */ `
 fn flat_workgroup(wid: vec3u, nwg: vec3u) -> u32 { return wid.x + nwg.x * (wid.y + nwg.y * wid.z); }
+// Texel t of a linear texture (linear-texture.ts): x = t mod 1024, y = ⌊t / 1024⌋ mod 8192, layer ⌊t / 2²³⌋.
+fn linear_texel(t: u32) -> vec3u { return vec3u(t & 1023u, (t >> 10u) & 8191u, t >> 23u); }
 `;
 
 const DISPATCHES_PER_SUBMIT = 16;
