@@ -51,4 +51,27 @@ describe('node engine', () => {
     expect(events).toEqual(['begin', 'end']);
     expect(flight.pending).toBe(0);
   });
+
+  it('names each wait by the work recorded before it: the same work, the same name', async () => {
+    const names: (string | undefined)[] = [];
+    const engine = await createEngine({ persistTuning: false, waiter: { mode: 'polite', begin: (work) => names.push(work), end() {} } });
+    const a = engine.tensor(Float32Array.from({ length: 12 }, (_, i) => i - 6), [3, 4]);
+    const b = engine.tensor(Float32Array.from({ length: 20 }, (_, i) => i - 6), [4, 5]);
+    const step = async (t: typeof a) => {
+      const from = names.length;
+      const y = t.relu();
+      await engine.sync();
+      y.dispose();
+      // The wait on the relu, not the short ones after it that collect error scopes (no work: '0:…').
+      return names.slice(from).filter((n) => !n?.startsWith('0:'));
+    };
+    await step(a);
+    const [x1, x2, x3] = [await step(a), await step(a), await step(b)];
+    expect(x1).toHaveLength(1);
+    expect(x1![0]).toMatch(/^1:/);
+    expect(x2).toEqual(x1);
+    expect(x3).toHaveLength(1);
+    expect(x3![0]).not.toBe(x1![0]);
+    engine.destroy();
+  });
 });

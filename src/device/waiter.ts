@@ -7,8 +7,11 @@ export type WaitMode = 'polite' | 'busy';
 
 export interface Waiter {
   readonly mode: WaitMode;
-  /** Called when the first GPU promise starts pending. */
-  begin(): void;
+  /**
+   * Called when the first GPU promise starts pending. `work` names what was recorded since the previous wait
+   * began (the same work gets the same name), so a waiter can learn how long such a wait lasts.
+   */
+  begin(work?: string): void;
   /** Called when the last pending GPU promise settles. */
   end(): void;
 }
@@ -18,10 +21,12 @@ export const busyWaiter: Waiter = { mode: 'busy', begin() {}, end() {} };
 /** Counts pending GPU promises and keeps the waiter active while any is pending. */
 export class InFlight {
   private count = 0;
+  /** Names the work recorded since it was last called (the kernel runtime supplies it). */
+  workName: () => string | undefined = () => undefined;
   constructor(public waiter: Waiter) {}
 
   track<T>(promise: Promise<T>): Promise<T> {
-    if (this.count++ === 0) this.waiter.begin();
+    if (this.count++ === 0) this.waiter.begin(this.workName());
     const done = () => {
       if (--this.count === 0) this.waiter.end();
     };

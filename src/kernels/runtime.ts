@@ -41,6 +41,8 @@ fn linear_texel(t: u32) -> vec3u { return vec3u(t & 1023u, (t >> 10u) & 8191u, t
 `;
 
 const DISPATCHES_PER_SUBMIT = 16;
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
 const UNIFORM_BLOCK_BYTES = 256;
 const BIND_GROUP_CACHE = 4096;
 
@@ -80,6 +82,9 @@ export class KernelRuntime {
   readonly counters = { dispatches: 0, submits: 0, pipelinesCompiled: 0, bindGroupHits: 0 };
   /** Listeners told when a submit completes (buffer pools). */
   readonly onComplete: ((serial: number) => void)[] = [];
+  /** FNV-1a hash and count of the labels recorded since the last wait began (see `takeWorkName`). */
+  private workHash = FNV_OFFSET;
+  private workCount = 0;
 
   constructor(
     readonly device: GPUDevice,
@@ -87,6 +92,7 @@ export class KernelRuntime {
   ) {
     this.uniformAlign = Math.max(device.limits.minUniformBufferOffsetAlignment, UNIFORM_BLOCK_BYTES);
     this.uniformCapacity = this.uniformAlign * DISPATCHES_PER_SUBMIT;
+    inFlight.workName = () => this.takeWorkName();
     device.addEventListener('uncapturederror', (ev) => {
       const err = (ev as GPUUncapturedErrorEvent).error;
       this.raised.push(new GpuError(kindOf(err), [], err.message));
@@ -141,7 +147,7 @@ export class KernelRuntime {
     batch.pass.setPipeline(pipeline);
     batch.pass.setBindGroup(0, bindGroup);
     batch.pass.dispatchWorkgroups(x, y, z);
-    batch.labels.push(d.label);
+    this.record(batch, d.label);
     batch.dispatches++;
     this.counters.dispatches++;
     if (batch.dispatches >= DISPATCHES_PER_SUBMIT || batch.uniformBytes + this.uniformAlign > this.uniformCapacity) this.flush();
@@ -189,7 +195,7 @@ export class KernelRuntime {
     const batch = this.openBatch();
     this.endPass(batch);
     batch.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
-    batch.labels.push(label);
+    this.record(batch, label);
   }
 
   /**
@@ -200,7 +206,28 @@ export class KernelRuntime {
     const batch = this.openBatch();
     this.endPass(batch);
     batch.encoder.copyBufferToTexture({ buffer: src, offset, bytesPerRow, rowsPerImage: size[1] }, { texture, origin }, size);
+    this.record(batch, label);
+  }
+
+  /** Notes a recorded command: in its batch's labels (for errors) and in the name of the work in flight. */
+  private record(batch: Batch, label: string): void {
     batch.labels.push(label);
+    let h = this.workHash;
+    for (let i = 0; i < label.length; i++) h = Math.imul(h ^ label.charCodeAt(i), FNV_PRIME);
+    this.workHash = h;
+    this.workCount++;
+  }
+
+  /**
+   * Names the commands recorded since the previous call (their labels carry kernel and shapes, so a training
+   * step or a benchmark call repeated gets the same name each time) and starts a new name. The waiter keys
+   * its learned wait durations on it.
+   */
+  private takeWorkName(): string {
+    const name = `${this.workCount}:${(this.workHash >>> 0).toString(36)}`;
+    this.workHash = FNV_OFFSET;
+    this.workCount = 0;
+    return name;
   }
 
   /** Submits recorded work, if any. */
