@@ -291,28 +291,32 @@ export async function timeAsync(name: string, fn: () => Promise<unknown>, opts: 
 }
 
 /**
- * Times ours against an anchor for a ratio: both first calls apart, then the measured iterations in
- * `rounds` alternating slices (ours, anchor, ours, …) so that load from other work on the machine, which
- * drifts over seconds, falls on both sides alike. Each side gets its own budget.
+ * Times several calls against each other: every first call apart, then the measured iterations in `rounds`
+ * alternating slices (a, b, c, a, b, c, …) so that load from other work on the machine, which drifts over
+ * seconds, falls on every side alike. Each side gets its own budget.
  */
+export async function timeSides(name: string, sides: readonly { name: string; call: () => Promise<unknown> }[], opts: TimeOptions & { rounds?: number } = {}): Promise<Timing[]> {
+  const o = { ...TIME_DEFAULTS, ...opts };
+  const rounds = Math.max(1, opts.rounds ?? 3);
+  const warm: { firstMs: number; estimateMs: number }[] = [];
+  for (const s of sides) warm.push(await firstAndWarm(s.call, o.warmup));
+  const perRound = (est: number) => Math.ceil(iterationsFor(est, o) / rounds);
+  const samples = sides.map(() => [] as number[]);
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, s] of sides.entries()) samples[i]!.push(...(await samplesOf(`${name} ${s.name}`, s.call, perRound(warm[i]!.estimateMs))));
+  }
+  return sides.map((_, i) => summarise(warm[i]!.firstMs, samples[i]!));
+}
+
+/** Times ours against an anchor for a ratio, in alternating slices (`timeSides`). */
 export async function timePair(
   name: string,
   ours: () => Promise<unknown>,
   anchor: () => Promise<unknown>,
   opts: TimeOptions & { rounds?: number } = {},
 ): Promise<{ ours: Timing; anchor: Timing }> {
-  const o = { ...TIME_DEFAULTS, ...opts };
-  const rounds = Math.max(1, opts.rounds ?? 3);
-  const a = await firstAndWarm(ours, o.warmup);
-  const b = await firstAndWarm(anchor, o.warmup);
-  const perRound = (est: number) => Math.ceil(iterationsFor(est, o) / rounds);
-  const sa: number[] = [];
-  const sb: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    sa.push(...(await samplesOf(`${name} ours`, ours, perRound(a.estimateMs))));
-    sb.push(...(await samplesOf(`${name} anchor`, anchor, perRound(b.estimateMs))));
-  }
-  return { ours: summarise(a.firstMs, sa), anchor: summarise(b.firstMs, sb) };
+  const [o, a] = await timeSides(name, [{ name: 'ours', call: ours }, { name: 'anchor', call: anchor }], opts);
+  return { ours: o!, anchor: a! };
 }
 
 /** Runs `fn` with `waiter` active, for GPU work outside the engine (tfjs) that should wait the same way. */

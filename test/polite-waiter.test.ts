@@ -99,4 +99,21 @@ describe('politeWaiter', () => {
     for (let i = 1; i < firsts.length; i++) expect(firsts[i]).toBeLessThanOrEqual(firsts[i - 1]! + 1e-9);
     expect(firsts[firsts.length - 1]).toBeLessThan(0.3);
   });
+
+  it('expects the shortest of the recent durations, so a slow call does not make the next ones wait long', async () => {
+    const waiter = politeWaiter(0.25);
+    for (const ms of [4, 12]) {
+      waiter.begin('noisy');
+      await after(ms);
+      waiter.end();
+    }
+    const sleeps = recordSleeps();
+    waiter.begin('noisy');
+    await after(4);
+    waiter.end();
+    // About 3.7 ms slept ahead (the 4 ms call), not 11 (the 12 ms one).
+    const ahead = sleeps().filter((ms) => ms > 0.25 + 1e-9).reduce((a, b) => a + b, 0);
+    expect(ahead).toBeGreaterThan(2.5);
+    expect(ahead).toBeLessThan(8);
+  });
 });

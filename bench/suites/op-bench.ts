@@ -8,7 +8,8 @@ import type { Engine } from '../../src/device/engine.js';
 import type { Waiter } from '../../src/device/waiter.js';
 import type { Tensor } from '../../src/graph/tensor.js';
 import type { TunableKernel, TuneResult } from '../../src/kernels/variants.js';
-import { makeRow, setWaitMode, tfjsWebGPU, timeAsync, timePair, withWaiter, type Row, type SuiteContext, type Tf, type TimeOptions, type Timing } from '../harness.js';
+import { copyCeilingSide } from './peak.js';
+import { makeRow, setWaitMode, tfjsWebGPU, timeSides, withWaiter, type Row, type SuiteContext, type Tf, type TimeOptions, type Timing } from '../harness.js';
 
 /** A tfjs tensor as far as these suites use it. */
 export type TfTensor = ReturnType<Tf['tensor']>;
@@ -140,7 +141,17 @@ export async function runOpCase(ctx: SuiteContext, tf: Tf, c: OpCase, timing: Ti
           disposeTf(out);
         }
       : undefined;
-    const t: { ours: Timing; anchor?: Timing } = anchor ? await timePair(`${c.name} ${wait}`, ours, anchor, timing) : { ours: await timeAsync(`${c.name} ${wait}`, ours, timing) };
+    // A memory-bound case times the ceiling copy in the same alternating slices as itself and its anchor.
+    const copy = c.bytes !== undefined ? copyCeilingSide(engine, ctx.quick) : undefined;
+    const sides = [{ name: 'ours', call: ours }, ...(anchor ? [{ name: 'anchor', call: anchor }] : []), ...(copy ? [{ name: 'ceiling copy', call: copy.call }] : [])];
+    let timings: Timing[];
+    try {
+      timings = await timeSides(`${c.name} ${wait}`, sides, timing);
+    } finally {
+      copy?.dispose();
+    }
+    const t: { ours: Timing; anchor?: Timing } = { ours: timings[0]!, ...(anchor ? { anchor: timings[1]! } : {}) };
+    const copyGbps = copy ? copy.bytes / (timings[timings.length - 1]!.medianMs * 1e6) : undefined;
     const variant = variantOf(engine, c.kernels);
     const tuneInfo = c.kernels.length ? tuned.results.filter((r) => c.kernels.some((k) => k.name === r.kernel)) : [];
     const row = makeRow({
@@ -154,11 +165,16 @@ export async function runOpCase(ctx: SuiteContext, tf: Tf, c: OpCase, timing: Ti
       extra: {
         variant,
         ...(c.flops !== undefined ? { fma_ceiling: Number(ceilings.fmaGflops.toFixed(2)) } : {}),
-        ...(c.bytes !== undefined
-          ? { copy_ceiling: Number(ceilings.copyGbps.toFixed(2)), bandwidth_fraction: Number((c.bytes / (t.ours.medianMs * 1e6) / ceilings.copyGbps).toFixed(3)) }
+        ...(c.bytes !== undefined && copyGbps !== undefined
+          ? {
+              copy_ceiling: Number(copyGbps.toFixed(2)),
+              bandwidth_fraction: Number((c.bytes / (t.ours.medianMs * 1e6) / copyGbps).toFixed(3)),
+              // The ceiling measured once at the start of this wait mode, for comparison.
+              copy_ceiling_start: Number(ceilings.copyGbps.toFixed(2)),
+            }
           : {}),
         ...(c.bytes !== undefined && t.anchor ? { anchor_gbps: Number((c.bytes / (t.anchor.medianMs * 1e6)).toFixed(3)) } : {}),
-        ceiling_source: ceilings.source,
+        ceiling_source: copyGbps !== undefined ? 'copy timed in alternation with this case' : ceilings.source,
         // The first wait mode's first calls compile the pipelines; later modes start warm.
         first_compiles: wait === ctx.waits[0],
         tune: tuneInfo.length ? { ms: Math.round(tuned.ms), timings: tuneInfo.map((r) => ({ kernel: r.kernel, timings: r.timings })) } : c.kernels.length ? 'remembered' : null,

@@ -323,6 +323,32 @@ export type CeilingSource = 'measure' | 'file';
  * fraction compares figures taken under the same load; with `from: 'file'` read from the last full
  * bench/results/peak.json of the same device, falling back to measuring.
  */
+/** The copy that stands for the bandwidth ceiling in other suites: 16 MiB read and written (4 MiB quick). */
+export function ceilingCopy(quick: boolean): CopyConfig {
+  return { ...COPY_DEFAULT, elements: quick ? 1 << 20 : 4 << 20 };
+}
+
+/**
+ * The ceiling copy as a call to time beside a memory-bound case (`timeSides`), so that both see the same
+ * machine: on a shared 2-core machine the copy rate drifts by ±30% over seconds.
+ */
+export function copyCeilingSide(engine: Engine, quick: boolean): { call(): Promise<void>; bytes: number; dispose(): void } {
+  const c = ceilingCopy(quick);
+  const src = copyInput(engine, c, randomData(c.elements, 3));
+  const dst = engine.empty([c.elements]);
+  return {
+    bytes: copyBytes(c),
+    async call() {
+      dispatchCopy(engine, c, src, dst);
+      await engine.sync();
+    },
+    dispose() {
+      src.dispose();
+      dst.dispose();
+    },
+  };
+}
+
 export async function ceilingsFor(engine: Engine, wait: WaitMode, resultsDir: string, from: CeilingSource = 'measure', quick = false): Promise<Ceilings> {
   const known =
     measured.get(wait) ??
@@ -334,7 +360,7 @@ export async function ceilingsFor(engine: Engine, wait: WaitMode, resultsDir: st
   try {
     const time = quick ? { budgetMs: 150, minIterations: 3, maxIterations: 20 } : { budgetMs: 800, minIterations: 5, maxIterations: 30 };
     const fma: FmaConfig = { ...FMA_DEFAULT, invocations: quick ? 4096 : 16384, iters: quick ? 512 : 2048 };
-    const copy: CopyConfig = { ...COPY_DEFAULT, elements: quick ? 1 << 20 : 4 << 20 };
+    const copy = ceilingCopy(quick);
     const f = await timeFma(engine, fma, time);
     const c = await timeCopy(engine, copy, time);
     const result: Ceilings = { wait, fmaGflops: fmaFlops(fma) / (f.medianMs * 1e6), copyGbps: copyBytes(copy) / (c.medianMs * 1e6), source: 'quick measurement' };

@@ -7,12 +7,14 @@
  * Each poll wakes the main thread, which preempts the driver's threads for a moment (on 2 cores, polling
  * every 0.25 ms made a 30 ms copy 8% slower than polling every 1 ms), while a long sleep finds short work
  * late. So the waiter learns how long each named piece of work takes (the runtime names it by the labels of
- * its commands, `Waiter.begin`): it sleeps through most of the expected time in chunks of at most
- * `CHUNK_MS`, then polls at once and backs off from `FIRST_SLEEP_MS` to `sleepMs` until the work is done.
+ * its commands, `Waiter.begin`): it sleeps through most of the shortest of its last `RECENT` durations, in
+ * chunks of at most `CHUNK_MS`, then polls at once and backs off from `FIRST_SLEEP_MS` to `sleepMs` until the
+ * work is done. The shortest, not the last: on a shared machine the same work takes 1.5 ms one call and 4 ms
+ * the next, and sleeping through the last duration would make the fast calls slow.
  * Work it has not seen starts on that back-off directly, whose first turn does not sleep, so a wait on
  * finished work (a readback after a sync) ends within a turn. A wait found over at the first poll after the
- * expected time says only that the work took less: the guess then shrinks by `SHRINK` until a wait again
- * wakes before the work is done and measures it.
+ * expected time says only that the work took less: a guess `SHRINK` times smaller is kept, until a wait
+ * again wakes before the work is done and measures it.
  */
 import type { Waiter } from '../device/waiter.js';
 
@@ -24,7 +26,9 @@ const CHUNK_MS = 2;
 const LEAD_MS = 0.08;
 const LEAD_FRACTION = 0.05;
 const SHRINK = 0.75;
-/** Durations remembered, by work name; the oldest is forgotten first. */
+/** Durations kept per piece of work. */
+const RECENT = 8;
+/** Pieces of work remembered; the one waited on longest ago is forgotten first. */
 const REMEMBERED = 256;
 /** Waits with no work name (tfjs, other GPU users) learn under this one. */
 const UNNAMED = '';
@@ -32,7 +36,12 @@ const UNNAMED = '';
 export function politeWaiter(sleepMs = SLEEP_MS): Waiter {
   const cell = new Int32Array(new SharedArrayBuffer(4));
   const firstSleep = Math.min(FIRST_SLEEP_MS, sleepMs);
-  const learned = new Map<string, number>();
+  // Recent durations (ms) by work name.
+  const learned = new Map<string, number[]>();
+  const expectedFor = (name: string): number | undefined => {
+    const recent = learned.get(name);
+    return recent ? Math.min(...recent) : undefined;
+  };
   let active = false;
   let work = UNNAMED;
   let start = 0;
@@ -44,7 +53,7 @@ export function politeWaiter(sleepMs = SLEEP_MS): Waiter {
   let scheduled = false;
 
   const nextSleep = (): number => {
-    const expected = learned.get(work);
+    const expected = expectedFor(work);
     if (expected !== undefined) {
       const wakeAt = expected * (1 - LEAD_FRACTION) - LEAD_MS;
       const elapsed = performance.now() - start;
@@ -79,11 +88,14 @@ export function politeWaiter(sleepMs = SLEEP_MS): Waiter {
       if (!active) return;
       active = false;
       const elapsed = performance.now() - start;
-      const expected = learned.get(work);
+      const expected = expectedFor(work);
       // Over before a poll that followed the expected time: it took `elapsed` at most.
       const measured = expected === undefined || latePolls > 0;
+      const recent = learned.get(work) ?? [];
+      recent.push(measured ? elapsed : SHRINK * Math.min(elapsed, expected));
+      if (recent.length > RECENT) recent.shift();
       learned.delete(work);
-      learned.set(work, measured ? elapsed : SHRINK * Math.min(elapsed, expected));
+      learned.set(work, recent);
       if (learned.size > REMEMBERED) learned.delete(learned.keys().next().value!);
     },
   };
