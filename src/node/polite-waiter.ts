@@ -11,6 +11,7 @@
  * chunks of at most `CHUNK_MS`, then polls at once and backs off from `FIRST_SLEEP_MS` to `sleepMs` until the
  * work is done. The shortest, not the last: on a shared machine the same work takes 1.5 ms one call and 4 ms
  * the next, and sleeping through the last duration would make the fast calls slow.
+ *
  * Work it has not seen starts on that back-off directly, whose first turn does not sleep, so a wait on
  * finished work (a readback after a sync) ends within a turn. A wait found over at the first poll after the
  * expected time says only that the work took less: a guess `SHRINK` times smaller is kept, until a wait
