@@ -317,12 +317,6 @@ export function ceilingsFromFile(resultsDir: string, device: string, wait: WaitM
 
 export type CeilingSource = 'measure' | 'file';
 
-/**
- * The ceilings for peak_fraction in a wait mode. Measured earlier in this process (by the peak suite) if so;
- * else with `from: 'measure'` (the default) measured now on smaller problems (a few seconds), so that the
- * fraction compares figures taken under the same load; with `from: 'file'` read from the last full
- * bench/results/peak.json of the same device, falling back to measuring.
- */
 /** The copy that stands for the bandwidth ceiling in other suites: 16 MiB read and written (4 MiB quick). */
 export function ceilingCopy(quick: boolean): CopyConfig {
   return { ...COPY_DEFAULT, elements: quick ? 1 << 20 : 4 << 20 };
@@ -349,6 +343,12 @@ export function copyCeilingSide(engine: Engine, quick: boolean): { call(): Promi
   };
 }
 
+/**
+ * The ceilings for peak_fraction in a wait mode. Measured earlier in this process (by the peak suite) if so;
+ * else with `from: 'measure'` (the default) measured now on smaller problems (a few seconds), so that the
+ * fraction compares figures taken under the same load; with `from: 'file'` read from the last full
+ * bench/results/peak.json of the same device, falling back to measuring.
+ */
 export async function ceilingsFor(engine: Engine, wait: WaitMode, resultsDir: string, from: CeilingSource = 'measure', quick = false): Promise<Ceilings> {
   const known =
     measured.get(wait) ??
