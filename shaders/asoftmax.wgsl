@@ -77,7 +77,8 @@ fn psi(c_in: f32) -> vec2f {
 #endif
 
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
 #if WNORM
   let k = flat_workgroup(wid, nwg) * 64u + lid;
   if (k >= params.k) { return; }

@@ -10,7 +10,8 @@ struct Params { d: u32, k: u32 }
 var<workgroup> red: array<f32, 64>;
 
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let k = flat_workgroup(wid, nwg);
   if (k >= params.k) { return; }
   let inv = inv_norm[k];

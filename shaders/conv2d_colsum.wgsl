@@ -7,7 +7,8 @@ struct Params { rows: u32, cols: u32, rows_per_split: u32, total: u32 }
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let id = flat_workgroup(wid, nwg) * 64u + lid;
   if (id >= params.total) { return; }
   let c = id % params.cols;

@@ -25,7 +25,8 @@ fn load_b(x: u32, y: u32, l: u32) -> vec4f { return b_src[(l * params.b_h + y) *
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let id = flat_workgroup(wid, nwg) * 64u + lid;
   if (id >= params.total) { return; }
   let q = id % params.cq;

@@ -8,7 +8,8 @@ const Q = {{Q}}u;
 const WG = 64u;
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let id = flat_workgroup(wid, nwg) * WG + lid;
   if (id >= params.total) { return; }
   let tn = id % params.tiles_n;

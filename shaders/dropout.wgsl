@@ -23,7 +23,8 @@ fn pcg(v: u32) -> u32 {
 fn kept(i: u32) -> bool { return pcg(pcg(i) ^ params.key) >= params.threshold; }
 
 @compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let t = flat_workgroup(wid, nwg) * 256u + lid;
   for (var k = 0u; k < {{PER}}u; k++) {
     let i = t + k * params.stride;

@@ -20,7 +20,8 @@ fn dot_frame(n: u32, i: u32) -> f32 {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let T = params.T;
   for (var n = flat_workgroup(wid, nwg); n < params.N; n += params.stride) {
     var acc = vec2f(0.0);

@@ -8,7 +8,8 @@ struct Params { N: u32, T: u32, D: u32, _pad: u32 }
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let idx = flat_workgroup(wid, nwg) * 64u + lid;
   let T = params.T;
   let D = params.D;

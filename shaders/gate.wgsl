@@ -62,7 +62,8 @@ fn hsum(v: T) -> f32 { return v; }
 #endif
 
 @compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let t = flat_workgroup(wid, nwg) * 256u + lid;
 #if FWD
 #if CHANNEL

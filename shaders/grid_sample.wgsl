@@ -21,7 +21,8 @@ fn tap(n: u32, yy: i32, xx: i32, c: u32) -> f32 {
 }
 
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let idx = flat_workgroup(wid, nwg) * 64u + lid;
   let C = params.C;
   let total = params.N * params.Ho * params.Wo * C;

@@ -126,12 +126,14 @@ fn row_stats(base: u32, l0: u32, lid: u32) -> vec2f {
 
 #if WG
 @compute @workgroup_size({{WG}})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let row = flat_workgroup(wid, nwg);
   let l0 = lid;
 #else
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let row = flat_workgroup(wid, nwg) * 64u + lid;
   let l0 = 0u;
 #endif

@@ -25,7 +25,8 @@ alias T = f32;
 #endif
 
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let t = flat_workgroup(wid, nwg) * 64u + lid;
 #if PARTIAL
   if (t >= params.chunks * params.cols) { return; }

@@ -13,7 +13,8 @@ const WG = 64u;
 @group(0) @binding(4) var<storage, read_write> out: array<vec4f>;
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let g = flat_workgroup(wid, nwg) * WG + lid;
   let tn = g % params.tiles_n;
   let t = g / params.tiles_n;

@@ -70,7 +70,8 @@ fn update(i: u32) {
 }
 
 @compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let base = flat_workgroup(wid, nwg) * 256u + lid;
   // A folded grid may hold more invocations than asked for: those beyond the stride would repeat items.
   if (base >= params.stride) { return; }

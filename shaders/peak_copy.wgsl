@@ -19,7 +19,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 @group(0) @binding(2) var<storage, read_write> dst: array<{{T}}>;
 
 @compute @workgroup_size({{WG}})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let base = flat_workgroup(wid, nwg) * {{WG}}u + lid;
   if (base + ({{PER_THREAD}}u - 1u) * params.stride < params.n) {
     // The whole run is in bounds: no per-element check in the loop.

@@ -8,7 +8,8 @@ struct Params { iters: u32, n: u32, mul: f32, add: f32 }
 @group(0) @binding(1) var<storage, read_write> out: array<vec4f>;
 
 @compute @workgroup_size({{WG}})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let i = flat_workgroup(wid, nwg) * {{WG}}u + lid;
   if (i >= params.n) { return; }
   let m = vec4f(params.mul);

@@ -11,7 +11,8 @@ fn win_start(o: u32, n: u32, on: u32) -> u32 { return (o * n) / on; }
 fn win_end(o: u32, n: u32, on: u32) -> u32 { return ((o + 1u) * n + on - 1u) / on; }
 
 @compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let i = flat_workgroup(wid, nwg) * 256u + lid;
   if (i >= params.items) { return; }
   let groups = params.groups;

@@ -17,7 +17,8 @@ struct Params { rows: u32, groups: u32, chunk: u32, chunks: u32, items: u32, sca
 #endif
 
 @compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let i = flat_workgroup(wid, nwg) * 256u + lid;
   if (i >= params.items) { return; }
   let groups = params.groups;

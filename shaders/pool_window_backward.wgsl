@@ -41,7 +41,8 @@ fn divisor(oh: u32, ow: u32) -> f32 {
 }
 
 @compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let i = flat_workgroup(wid, nwg) * 256u + lid;
   if (i >= params.items) { return; }
   let groups = params.groups;

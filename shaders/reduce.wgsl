@@ -122,7 +122,8 @@ fn sh_get(l: u32) -> Acc {
 #endif
 
 @compute @workgroup_size(256)
-fn rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let g = params.group;
   let item = flat_workgroup(wid, nwg) * (WG / g) + lid / g;
   let lane = lid % g;
@@ -156,7 +157,8 @@ fn rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }
 
 @compute @workgroup_size(256)
-fn cols(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn cols(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let t = flat_workgroup(wid, nwg) * WG + lid;
   if (t >= params.items) { return; }
   let k = params.group;

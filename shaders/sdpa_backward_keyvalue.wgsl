@@ -26,7 +26,8 @@ const TILE = BR * BC;
 #endif
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let slot = claim_slot();
   let n = params.n;
   let m = params.m;

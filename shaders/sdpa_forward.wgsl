@@ -22,7 +22,8 @@ const CPT = {{CPT}}u; // ceil(dv / WG): output columns per invocation and row
 #endif
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let slot = claim_slot();
   let n = params.n;
   let m = params.m;

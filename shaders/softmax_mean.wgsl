@@ -8,7 +8,8 @@ struct Params { n: u32, scale: f32 }
 var<workgroup> red: array<f32, 256>;
 
 @compute @workgroup_size(256)
-fn main(@builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   var acc = 0.0;
   for (var i = lid; i < params.n; i += 256u) { acc += src[i]; }
   red[lid] = acc;

@@ -24,7 +24,8 @@ fn src_stride(a: u32) -> u32 { return params.src_strides[a / 4u][a % 4u]; }
 fn dst_stride(a: u32) -> u32 { return params.dst_strides[a / 4u][a % 4u]; }
 
 @compute @workgroup_size(64)
-fn rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let w = flat_workgroup(wid, nwg);
   let last = params.rank - 1u;
   let width = extent(last);
@@ -64,7 +65,8 @@ fn rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }
 
 @compute @workgroup_size(256)
-fn elements(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn elements(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let i = flat_workgroup(wid, nwg) * 256u + lid;
   if (i >= params.n) { return; }
   var rest = i;

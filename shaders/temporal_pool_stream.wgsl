@@ -39,7 +39,8 @@ fn score(i: u32) -> f32 { return scores[i]; }
 #endif
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let clip = flat_workgroup(wid, nwg) * WG + lid;
   if (clip >= params.N) { return; }
   let base = clip * params.T * E;

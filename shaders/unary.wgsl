@@ -7,7 +7,8 @@ struct Params { n: u32, alpha: f32 }
 fn op(x: f32, alpha: f32) -> f32 { return {{EXPR}}; }
 
 @compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
+  let lid = local_id.x;
   let i = flat_workgroup(wid, nwg) * 256u + lid;
   if (i < params.n) { dst[i] = op(src[i], params.alpha); }
 }
