@@ -79,7 +79,9 @@ export class Engine {
     this.features = new Set(device.features as unknown as Iterable<string>);
     this.inFlight = new InFlight(waiter);
     this.runtime = new KernelRuntime(device, this.inFlight);
-    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    // UNIFORM too: small read-only operands (LayerNorm's γ and β) bind as uniform buffers, whose loads CPU
+    // drivers serve as one broadcast where a storage load costs one load per lane.
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     this.pool = new BufferPool(device, usage, 'fergpu tensor', 'queue-ordered');
     this.readPool = new BufferPool(device, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'fergpu readback');
     this.runtime.onComplete.push((serial) => {

@@ -14,6 +14,7 @@ import paramsWgsl from '../../shaders/layernorm_params.wgsl';
 import { lineLaunch, lineLayout, THREAD_VARIANT, WORKGROUP_VARIANT, type LineGeom, type LineLayout } from './lines.js';
 import { defineMultiOp, type MultiPlan } from './multi-op.js';
 import { defineOp, type Plan } from './op.js';
+import type { Binding } from './runtime.js';
 import { registerTunable, type TunableKernel } from './variants.js';
 import { Uniforms } from './uniforms.js';
 
@@ -75,6 +76,18 @@ function launch(p: LnPlan, layout: LineLayout) {
   return { ...l, uniforms: new Uniforms().u32(p.rows, l.len).f32(p.cols, p.eps) };
 }
 
+/**
+ * γ (and β) bound as uniform buffers of ⌈cols / 4⌉ vec4 where they fit and their buffers allow it (UBO in
+ * layernorm.wgsl); otherwise as storage buffers.
+ */
+function paramBindings(engine: Engine, p: LnPlan, params: Tensor[]): { defines: Record<string, number>; bindings: Binding[] } {
+  const gb = Math.ceil(p.cols / 4);
+  const bytes = gb * 16;
+  const ubo = bytes <= engine.limits.maxUniformBufferBindingSize && params.every((t) => (t.buffer.usage & GPUBufferUsage.UNIFORM) !== 0 && t.buffer.size >= bytes);
+  if (!ubo) return { defines: { UBO: 0 }, bindings: params.map((t) => t.binding()) };
+  return { defines: { UBO: 1, GB: gb }, bindings: params.map((t) => ({ buffer: t.buffer, offset: 0, size: bytes })) };
+}
+
 /** Register slots for a row of `len` loaded units (0: too long, stream it twice). */
 function regSize(len: number): number {
   return len <= 4 ? 4 : len <= 8 ? 8 : len <= 16 ? 16 : 0;
@@ -92,12 +105,13 @@ function runForward(p: LnPlan, x: Tensor, gamma: Tensor, beta: Tensor, save: boo
   if (p.rows === 0) return { y, mean, invstd };
   const chosen = layout ?? layoutFor(engine, p);
   const l = launch(p, chosen);
+  const affine = paramBindings(engine, p, [gamma, beta]);
   engine.runtime.dispatch({
     kernel,
-    defines: { ...l.defines, FWD: 1, SAVE: save ? 1 : 0, REG: chosen === 'thread' ? regSize(l.len) : 0 },
+    defines: { ...l.defines, ...affine.defines, FWD: 1, SAVE: save ? 1 : 0, REG: chosen === 'thread' ? regSize(l.len) : 0 },
     label: `layerNorm ${fmtShape(x.shape)}`,
     uniforms: l.uniforms,
-    bindings: [x.binding(), gamma.binding(), beta.binding(), y.binding(), ...(mean && invstd ? [mean.binding(), invstd.binding()] : [])],
+    bindings: [x.binding(), ...affine.bindings, y.binding(), ...(mean && invstd ? [mean.binding(), invstd.binding()] : [])],
     grid: l.grid,
   });
   return { y, mean, invstd };
@@ -194,12 +208,13 @@ export const layerNormBackward = defineMultiOp<[dy: Tensor, x: Tensor, gamma: Te
     const m = saved ? mean : engine.empty([p.rows]);
     const s = saved ? invstd : engine.empty([p.rows]);
     const l = launch(p, layoutFor(engine, p));
+    const affine = paramBindings(engine, p, [gamma]);
     engine.runtime.dispatch({
       kernel,
-      defines: { ...l.defines, BWD: 1, SAVED: saved ? 1 : 0 },
+      defines: { ...l.defines, ...affine.defines, BWD: 1, SAVED: saved ? 1 : 0 },
       label: `${label} (dx)`,
       uniforms: l.uniforms,
-      bindings: [dy.binding(), x.binding(), gamma.binding(), m.binding(), s.binding(), dx.binding()],
+      bindings: [dy.binding(), x.binding(), ...affine.bindings, m.binding(), s.binding(), dx.binding()],
       grid: l.grid,
     });
     const vec = p.cols % 4 === 0;
