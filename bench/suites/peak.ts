@@ -208,17 +208,29 @@ export async function verifyCopy(engine: Engine, c: CopyConfig): Promise<void> {
   }
 }
 
-export async function timeCopy(engine: Engine, c: CopyConfig, opts: TimeOptions): Promise<Timing> {
+/** A copy kernel as a timed call: its source filled once, each call dispatching the copy and waiting for it. */
+export function copyCall(engine: Engine, c: CopyConfig): { call(): Promise<void>; bytes: number; dispose(): void } {
   const src = copyInput(engine, c, randomData(c.elements, 3));
   const dst = engine.empty([c.elements]);
-  try {
-    return await timeAsync(`copy ${c.source} ${engine.waitMode}`, async () => {
+  return {
+    bytes: copyBytes(c),
+    async call() {
       dispatchCopy(engine, c, src, dst);
       await engine.sync();
-    }, opts);
+    },
+    dispose() {
+      src.dispose();
+      dst.dispose();
+    },
+  };
+}
+
+export async function timeCopy(engine: Engine, c: CopyConfig, opts: TimeOptions): Promise<Timing> {
+  const copy = copyCall(engine, c);
+  try {
+    return await timeAsync(`copy ${c.source} ${engine.waitMode}`, copy.call, opts);
   } finally {
-    src.dispose();
-    dst.dispose();
+    copy.dispose();
   }
 }
 
@@ -326,21 +338,8 @@ export function ceilingCopy(quick: boolean): CopyConfig {
  * The ceiling copy as a call to time beside a memory-bound case (`timeSides`), so that both see the same
  * machine: on a shared 2-core machine the copy rate drifts by ±30% over seconds.
  */
-export function copyCeilingSide(engine: Engine, quick: boolean): { call(): Promise<void>; bytes: number; dispose(): void } {
-  const c = ceilingCopy(quick);
-  const src = copyInput(engine, c, randomData(c.elements, 3));
-  const dst = engine.empty([c.elements]);
-  return {
-    bytes: copyBytes(c),
-    async call() {
-      dispatchCopy(engine, c, src, dst);
-      await engine.sync();
-    },
-    dispose() {
-      src.dispose();
-      dst.dispose();
-    },
-  };
+export function copyCeilingSide(engine: Engine, quick: boolean): ReturnType<typeof copyCall> {
+  return copyCall(engine, ceilingCopy(quick));
 }
 
 /**
