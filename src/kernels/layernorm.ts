@@ -88,6 +88,15 @@ function paramBindings(engine: Engine, p: LnPlan, params: Tensor[]): { defines: 
   return { defines: { UBO: 1, GB: gb }, bindings: params.map((t) => ({ buffer: t.buffer, offset: 0, size: bytes })) };
 }
 
+/**
+ * Whether the thread layout shares γ/β columns across a subgroup (SHARE in layernorm.wgsl): needs subgroups of 8
+ * to 64 lanes, so that lanes 0 … 7 exist and the 64-lane workgroup holds whole subgroups.
+ */
+function sharesColumns(engine: Engine, layout: LineLayout): boolean {
+  const { subgroupMinSize: lo, subgroupMaxSize: hi } = engine.adapter;
+  return layout === 'thread' && engine.features.has('subgroups') && lo !== undefined && hi !== undefined && lo >= 8 && hi <= 64;
+}
+
 /** Register slots for a row of `len` loaded units (0: too long, stream it twice). */
 function regSize(len: number): number {
   return len <= 4 ? 4 : len <= 8 ? 8 : len <= 16 ? 16 : 0;
@@ -106,9 +115,10 @@ function runForward(p: LnPlan, x: Tensor, gamma: Tensor, beta: Tensor, save: boo
   const chosen = layout ?? layoutFor(engine, p);
   const l = launch(p, chosen);
   const affine = paramBindings(engine, p, [gamma, beta]);
+  const reg = chosen === 'thread' ? regSize(l.len) : 0;
   engine.runtime.dispatch({
     kernel,
-    defines: { ...l.defines, ...affine.defines, FWD: 1, SAVE: save ? 1 : 0, REG: chosen === 'thread' ? regSize(l.len) : 0 },
+    defines: { ...l.defines, ...affine.defines, FWD: 1, SAVE: save ? 1 : 0, REG: reg, SHARE: !reg && sharesColumns(engine, chosen) ? 1 : 0 },
     label: `layerNorm ${fmtShape(x.shape)}`,
     uniforms: l.uniforms,
     bindings: [x.binding(), ...affine.bindings, y.binding(), ...(mean && invstd ? [mean.binding(), invstd.binding()] : [])],
@@ -207,11 +217,12 @@ export const layerNormBackward = defineMultiOp<[dy: Tensor, x: Tensor, gamma: Te
     const saved = mean !== null && invstd !== null;
     const m = saved ? mean : engine.empty([p.rows]);
     const s = saved ? invstd : engine.empty([p.rows]);
-    const l = launch(p, layoutFor(engine, p));
+    const layout = layoutFor(engine, p);
+    const l = launch(p, layout);
     const affine = paramBindings(engine, p, [gamma]);
     engine.runtime.dispatch({
       kernel,
-      defines: { ...l.defines, ...affine.defines, BWD: 1, SAVED: saved ? 1 : 0 },
+      defines: { ...l.defines, ...affine.defines, BWD: 1, SAVED: saved ? 1 : 0, SHARE: sharesColumns(engine, layout) ? 1 : 0 },
       label: `${label} (dx)`,
       uniforms: l.uniforms,
       bindings: [dy.binding(), x.binding(), ...affine.bindings, m.binding(), s.binding(), dx.binding()],
