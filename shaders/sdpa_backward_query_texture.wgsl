@@ -67,10 +67,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var acc: array<vec4f, BR * QQ>;
   for (var c0 = 0u; c0 < m; c0 += BC) {
     var part: array<f32, NP>;
+    // The tile's k quads, kept for dQ: a texture load costs far more than a register (or stack) reload.
+    var kc: array<vec4f, BC * QQ>;
     for (var i = 0u; i < NP; i++) { part[i] = 0.0; }
     for (var c = 0u; c < BC; c++) {
       for (var j = 0u; j < QQ; j++) {
         let kv = textureLoad(kt, vec2u(lane + j * WG, c0 + c), bh);
+        kc[c * QQ + j] = kv;
         for (var r = 0u; r < BR; r++) { part[r * BC + c] += dot(qr[r * QQ + j], kv); }
       }
       for (var j = 0u; j < CQ; j++) {
@@ -92,8 +95,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     }
     for (var c = 0u; c < BC; c++) {
       for (var j = 0u; j < QQ; j++) {
-        let kv = textureLoad(kt, vec2u(lane + j * WG, c0 + c), bh);
-        for (var r = 0u; r < BR; r++) { acc[r * QQ + j] = fma(vec4f(part[r * BC + c]), kv, acc[r * QQ + j]); }
+        for (var r = 0u; r < BR; r++) { acc[r * QQ + j] = fma(vec4f(part[r * BC + c]), kc[c * QQ + j], acc[r * QQ + j]); }
       }
     }
   }
