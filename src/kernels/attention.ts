@@ -204,9 +204,9 @@ function planTiles(engine: Engine, mode: Mode, kind: Kind, plan: SdpaPlan): Tile
     };
     let BR: number;
     let BC: number;
-    if (kind === 'forward') [BR, BC] = [fit(qf + cf, plan.n), 4];
-    // The texture query kernel keeps its key tile's k quads for dQ, so 2 keys a tile rather than 4 (lavapipe,
-    // n = 196, d = 512: 14 ms against 22 ms with 4 keys and k read twice).
+    // Texture kernels take 2 keys a tile (lavapipe, n = 196, d = 512: the forward 10.3 ms against 11.9 with 4; the
+    // query kernel, which keeps its tile's k quads for dQ, 14 ms against 22 with 4 keys and K read twice).
+    if (kind === 'forward') [BR, BC] = [fit(qf + cf, plan.n), tex ? 2 : 4];
     else if (kind === 'query') [BR, BC] = [fit(2 * qf + cf, plan.n), tex ? 2 : 4];
     else [BR, BC] = [tex ? 1 : 4, fit(2 * (qf + cf), plan.m)];
     const NP = kind === 'forward' ? BR * BC : 2 * BR * BC;
