@@ -13,7 +13,7 @@ enable subgroups;
 // same column at the same step: a uniform load serves that as one broadcast, where CPU drivers run a storage
 // load as one load per lane (15% of the forward on lavapipe).
 // SHARE (thread layout, subgroups of 8 to 64 lanes): lanes are rows and need the same γ/β column at the same
-// step, so lane j fetches column l0 + j % 8 once and the subgroup broadcasts the 8 columns to every lane: an
+// step, so lane j fetches column c0 + j % 8 once and the subgroup broadcasts the 8 columns to every lane: an
 // eighth of the γ/β loads (17% of the forward on lavapipe, where each lane's load is a scalar loop). Rows past
 // the end are clamped instead of returning early, since broadcasts need every lane of the subgroup.
 struct Params { rows: u32, len: u32, count: f32, eps: f32 }
