@@ -86,30 +86,37 @@ export class VariantChooser {
 
   /**
    * Times every supported variant of each kernel on its sample problem and remembers the fastest.
-   * By default only kernels without a remembered choice are measured.
+   * By default only kernels without a remembered choice are measured. After each variant's first (compiling)
+   * call, the variants are timed in `reps` interleaved rounds (one call each, the order rotating), so that a
+   * slow spell of a shared machine, which lasts seconds, falls on all of them rather than on whichever ran then.
    */
   async tune(kernels: TunableKernel<unknown>[] = tunableKernels(), opts: { force?: boolean; reps?: number } = {}): Promise<TuneResult[]> {
     const results: TuneResult[] = [];
     for (const kernel of kernels) {
       if (!opts.force && this.isTuned(kernel)) continue;
       const sample = kernel.sample(this.engine);
+      const variants = kernel.variants.filter((x) => x.supported(this.engine));
+      const timeCall = async (v: Variant<unknown>): Promise<number> => {
+        const t0 = now();
+        dropResult(v.run(this.engine, sample.problem));
+        await this.engine.sync();
+        return now() - t0;
+      };
       const timings: TuneResult['timings'] = [];
       try {
-        for (const v of kernel.variants.filter((x) => x.supported(this.engine))) {
-          const t0 = now();
-          dropResult(v.run(this.engine, sample.problem));
-          await this.engine.sync();
-          const firstMs = now() - t0;
-          const times: number[] = [];
-          for (let r = 0; r < (opts.reps ?? 3); r++) {
-            const t1 = now();
-            dropResult(v.run(this.engine, sample.problem));
-            await this.engine.sync();
-            times.push(now() - t1);
+        const first: number[] = [];
+        for (const v of variants) first.push(await timeCall(v));
+        const times = variants.map(() => [] as number[]);
+        for (let r = 0; r < (opts.reps ?? 5); r++) {
+          for (let i = 0; i < variants.length; i++) {
+            const k = (i + r) % variants.length;
+            times[k]!.push(await timeCall(variants[k]!));
           }
-          times.sort((a, b) => a - b);
-          timings.push({ variant: v.name, firstMs, medianMs: times[times.length >> 1]! });
         }
+        variants.forEach((v, k) => {
+          const t = times[k]!.sort((a, b) => a - b);
+          timings.push({ variant: v.name, firstMs: first[k]!, medianMs: t[t.length >> 1]! });
+        });
       } finally {
         sample.dispose();
       }
