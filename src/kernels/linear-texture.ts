@@ -1,9 +1,10 @@
 /**
  * A tensor's data in an rgba32float texture, filled by driver copies instead of a kernel: texel t (floats
  * 4t … 4t + 3) sits at x = t % 1024, y = (t / 1024) % 8192, layer t / 2^23, so a shader finds it with shifts
- * and masks (`linear_texel` in the runtime's WGSL prelude, kept in step with LINEAR_TEXTURE). A size that is not a multiple of 4 copies a few bytes past the tensor into the last texel (pooled
- * buffers are whole multiples of 64 bytes); shaders never read those. On lavapipe texture loads are vectorised
- * across lanes where storage-buffer loads are not, and the copy costs less than one pass of a kernel over the data.
+ * and masks (`linear_texel` in the runtime's WGSL prelude, kept in step with LINEAR_TEXTURE). A size that is not
+ * a multiple of 4 copies a few bytes past the tensor into the last texel (pooled buffers are whole multiples of
+ * 64 bytes); shaders never read those. On lavapipe texture loads are vectorised across lanes where storage-buffer
+ * loads are not, and the copy costs less than one pass of a kernel over the data.
  */
 import type { Engine } from '../device/engine.js';
 import { ShapeError, fmtShape } from '../device/errors.js';
