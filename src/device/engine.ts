@@ -11,7 +11,7 @@ import { add } from '../kernels/elementwise.js';
 import { fill } from '../kernels/fill.js';
 import { KernelRuntime } from '../kernels/runtime.js';
 import { VariantChooser, type TuningStore } from '../kernels/variants.js';
-import { fmtShape, ShapeError } from './errors.js';
+import { fmtShape, GpuError, ShapeError } from './errors.js';
 import { busyWaiter, InFlight, type Waiter } from './waiter.js';
 
 export interface EngineOptions {
@@ -75,6 +75,8 @@ export class Engine {
     readonly adapter: AdapterReport,
     waiter: Waiter,
     tuningStore?: TuningStore,
+    /** What the engine was created with: `createEngine(engine.options)` opens another like it (after a loss, say). */
+    readonly options: EngineOptions = {},
   ) {
     this.features = new Set(device.features as unknown as Iterable<string>);
     this.inFlight = new InFlight(waiter);
@@ -89,6 +91,12 @@ export class Engine {
       this.readPool.completed(serial);
     });
     this.variants = new VariantChooser(this, tuningStore);
+    void device.lost.then((info) => this.runtime.markLost(info.reason === 'destroyed' && this.destroyed ? 'engine.destroy() was called' : info.reason, info.message));
+  }
+
+  /** Null while the device works; the device-lost error once it is lost or the engine destroyed. */
+  get lost(): GpuError | null {
+    return this.runtime.lost;
   }
 
   get limits(): GPUSupportedLimits {
@@ -113,6 +121,7 @@ export class Engine {
 
   /** An uninitialised tensor from the pool (kernels write every element). */
   empty(shape: readonly number[], dtype: DType = 'f32'): Tensor {
+    this.runtime.assertAlive(`empty ${fmtShape(shape)}`);
     checkShape('empty', shape);
     const bytes = Math.max(sizeOf(shape) * BYTES_PER_ELEMENT, 4);
     const limit = this.limits.maxStorageBufferBindingSize;
@@ -142,6 +151,7 @@ export class Engine {
       typed.set(data as ArrayLike<number>);
     }
     if (t.size === 0) return;
+    this.runtime.assertAlive(`write ${fmtShape(t.shape)}`);
     // Recorded commands must reach the queue first: the buffer may have been recycled from a tensor that
     // they still read (see BufferPool), and writeBuffer takes effect at the point of the queue it is called.
     this.runtime.flush();
@@ -150,6 +160,7 @@ export class Engine {
 
   /** Reads a tensor back: submits pending work, copies into a mappable buffer and waits. */
   async read(t: Tensor): Promise<AnyTypedArray> {
+    this.runtime.assertAlive(`read ${fmtShape(t.shape)}`);
     const bytes = t.size * BYTES_PER_ELEMENT;
     if (bytes === 0) {
       await this.runtime.sync();
@@ -161,9 +172,13 @@ export class Engine {
     try {
       await this.inFlight.track(staging.mapAsync(GPUMapMode.READ, 0, bytes));
     } catch (e) {
+      // A lost device rejects the mapping with a bare AbortError; its lost promise settles at about the same time.
+      await Promise.race([this.device.lost, new Promise((r) => setTimeout(r, 1000))]);
+      this.runtime.assertAlive(`read ${fmtShape(t.shape)}`);
       await this.runtime.checkErrors();
       throw e;
     }
+    this.runtime.assertAlive(`read ${fmtShape(t.shape)}`);
     const out = typedArrayFor(t.dtype, staging.getMappedRange(0, bytes).slice(0));
     staging.unmap();
     this.readPool.release(staging, this.runtime.releaseSerial, this.runtime.completed);
@@ -232,6 +247,7 @@ export class Engine {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.runtime.markLost('engine.destroy() was called', '');
     this.device.destroy();
   }
 }
@@ -264,7 +280,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     features: [...(device.features as unknown as Iterable<string>)].sort(),
     limits: requiredLimits,
   };
-  return new Engine(device, report, options.waiter ?? busyWaiter, options.tuningStore);
+  return new Engine(device, report, options.waiter ?? busyWaiter, options.tuningStore, { ...options, gpu });
 }
 
 /** One line naming the adapter, for logs and benchmark headers. */

@@ -28,7 +28,9 @@ export function bucketSize(bytes: number): number {
 }
 
 export class BufferPool {
+  /** Free buffers per bucket, sorted by creation serial, highest first: `pop()` takes the oldest. */
   private readonly free = new Map<number, GPUBuffer[]>();
+  private readonly serials = new WeakMap<GPUBuffer, number>();
   private readonly pending: { buffer: GPUBuffer; serial: number }[] = [];
   private readonly stats: PoolStats = { liveBytes: 0, pooledBytes: 0, peakLiveBytes: 0, created: 0 };
 
@@ -47,7 +49,7 @@ export class BufferPool {
       this.stats.pooledBytes -= size;
     } else {
       buffer = this.device.createBuffer({ size, usage: this.usage, label: `${this.label}:${size}` });
-      this.stats.created++;
+      this.serials.set(buffer, ++this.stats.created);
     }
     this.stats.liveBytes += size;
     if (this.stats.liveBytes > this.stats.peakLiveBytes) this.stats.peakLiveBytes = this.stats.liveBytes;
@@ -91,9 +93,23 @@ export class BufferPool {
     this.free.clear();
   }
 
+  /**
+   * Keeps each free list sorted so that `acquire` always hands out the oldest free buffer. Which buffer a tensor
+   * gets then depends only on which buffers are free, not on the order they were released in: a training step
+   * repeated gets the same buffers each time, and so hits the runtime's bind-group cache. (A LIFO list permutes
+   * the assignment from step to step, and every permutation creates hundreds of new bind groups a step.)
+   */
   private putFree(buffer: GPUBuffer): void {
     let list = this.free.get(buffer.size);
     if (!list) this.free.set(buffer.size, (list = []));
-    list.push(buffer);
+    const serial = this.serials.get(buffer) ?? 0;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.serials.get(list[mid]!) ?? 0) > serial) lo = mid + 1;
+      else hi = mid;
+    }
+    list.splice(lo, 0, buffer);
   }
 }

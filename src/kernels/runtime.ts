@@ -79,12 +79,14 @@ export class KernelRuntime {
   submitted = 0;
   completed = 0;
   /** Counters for tests and benchmarks. */
-  readonly counters = { dispatches: 0, submits: 0, pipelinesCompiled: 0, bindGroupHits: 0 };
+  readonly counters = { dispatches: 0, submits: 0, pipelinesCompiled: 0, bindGroupHits: 0, bindGroupsCreated: 0 };
   /** Listeners told when a submit completes (buffer pools). */
   readonly onComplete: ((serial: number) => void)[] = [];
   /** FNV-1a hash and count of the labels recorded since the last wait began (see `takeWorkName`). */
   private workHash = FNV_OFFSET;
   private workCount = 0;
+  /** Set once the device is lost (or the engine destroyed): every later command throws it. */
+  private lostError: GpuError | null = null;
 
   constructor(
     readonly device: GPUDevice,
@@ -97,6 +99,30 @@ export class KernelRuntime {
       const err = (ev as GPUUncapturedErrorEvent).error;
       this.raised.push(new GpuError(kindOf(err), [], err.message));
     });
+  }
+
+  /**
+   * Marks the device lost: recording, submitting and reading throw a GpuError from now on. A lost device never
+   * comes back (WebGPU), so the message says what to do instead.
+   */
+  markLost(reason: string, message: string): void {
+    this.lostError ??= new GpuError(
+      'device-lost',
+      [],
+      `the GPU device was lost (${reason}${message ? `: ${message}` : ''}). Its tensors, models and pipelines are gone; ` +
+        'create a new engine with createEngine() and load the models again.',
+    );
+    this.batch = null;
+  }
+
+  get lost(): GpuError | null {
+    return this.lostError;
+  }
+
+  /** Throws the device-lost error, if any, naming what was being asked. */
+  assertAlive(what: string): void {
+    const lost = this.lostError;
+    if (lost) throw new GpuError('device-lost', [what], lost.message.replace(/^GPU device-lost error in the engine: /, ''));
   }
 
   /** The serial a buffer released now must wait for: the next submit if work is recorded, else the last. */
@@ -128,6 +154,7 @@ export class KernelRuntime {
   dispatch(d: Dispatch): void {
     // An empty grid (a batch of 0, an empty axis) has nothing to run; its bindings may even be below the
     // shader's minimum size, so nothing is bound either.
+    this.assertAlive(d.label);
     const [x, y, z] = this.grid(d);
     if (x * y * z === 0) return;
     const batch = this.openBatch();
@@ -173,6 +200,7 @@ export class KernelRuntime {
       return group;
     }
     group = this.device.createBindGroup({ layout: this.layoutOf(pipeline), entries, label });
+    this.counters.bindGroupsCreated++;
     this.bindGroups.set(key, group);
     if (this.bindGroups.size > BIND_GROUP_CACHE) this.bindGroups.delete(this.bindGroups.keys().next().value!);
     return group;
@@ -192,6 +220,7 @@ export class KernelRuntime {
 
   /** Records a buffer-to-buffer copy in order with the dispatches. */
   copyBuffer(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number, label: string): void {
+    this.assertAlive(label);
     const batch = this.openBatch();
     this.endPass(batch);
     batch.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
@@ -203,6 +232,7 @@ export class KernelRuntime {
    * there is more than one row) in order with the dispatches.
    */
   copyBufferToTexture(src: GPUBuffer, offset: number, bytesPerRow: number, texture: GPUTexture, origin: [number, number, number], size: [number, number, number], label: string): void {
+    this.assertAlive(label);
     const batch = this.openBatch();
     this.endPass(batch);
     batch.encoder.copyBufferToTexture({ buffer: src, offset, bytesPerRow, rowsPerImage: size[1] }, { texture, origin }, size);
@@ -254,9 +284,12 @@ export class KernelRuntime {
 
   /** Submits everything and waits for it; throws the first GPU error raised since the last check. */
   async sync(): Promise<void> {
+    this.assertAlive('sync');
     this.flush();
     await this.inFlight.track(this.device.queue.onSubmittedWorkDone());
     await this.checkErrors();
+    // A device lost meanwhile still reports its queue's work as done: say so instead of pretending it ran.
+    this.assertAlive('sync');
   }
 
   /** Throws the first GPU error raised by work submitted so far (without waiting for the work itself). */
