@@ -9,5 +9,6 @@ export const SUITES: Record<string, () => Promise<Suite>> = {
   train: async () => (await import('./train.js')).trainSuite,
   models: async () => (await import('./models.js')).modelsSuite,
   accuracy: async () => (await import('./accuracy.js')).accuracySuite,
+  soak: async () => (await import('./soak.js')).soakSuite,
   'tfjs-model': async () => (await import('./tfjs-model.js')).tfjsModelSuite,
 };

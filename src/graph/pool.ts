@@ -17,6 +17,8 @@ export interface PoolStats {
   peakLiveBytes: number;
   /** Buffers created over the pool's life (a steady state creates none). */
   created: number;
+  /** Buffers that exist now: created, less those destroyed by `trim`. */
+  buffers: number;
 }
 
 /** Rounds up to a bucket: 256 B minimum, then quarter steps between powers of two (≤25% waste). */
@@ -32,7 +34,7 @@ export class BufferPool {
   private readonly free = new Map<number, GPUBuffer[]>();
   private readonly serials = new WeakMap<GPUBuffer, number>();
   private readonly pending: { buffer: GPUBuffer; serial: number }[] = [];
-  private readonly stats: PoolStats = { liveBytes: 0, pooledBytes: 0, peakLiveBytes: 0, created: 0 };
+  private readonly stats: PoolStats = { liveBytes: 0, pooledBytes: 0, peakLiveBytes: 0, created: 0, buffers: 0 };
 
   constructor(
     private readonly device: GPUDevice,
@@ -50,6 +52,7 @@ export class BufferPool {
     } else {
       buffer = this.device.createBuffer({ size, usage: this.usage, label: `${this.label}:${size}` });
       this.serials.set(buffer, ++this.stats.created);
+      this.stats.buffers++;
     }
     this.stats.liveBytes += size;
     if (this.stats.liveBytes > this.stats.peakLiveBytes) this.stats.peakLiveBytes = this.stats.liveBytes;
@@ -87,6 +90,7 @@ export class BufferPool {
     for (const list of this.free.values()) {
       for (const b of list) {
         this.stats.pooledBytes -= b.size;
+        this.stats.buffers--;
         b.destroy();
       }
     }

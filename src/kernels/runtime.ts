@@ -87,6 +87,7 @@ export class KernelRuntime {
   private workCount = 0;
   /** Set once the device is lost (or the engine destroyed): every later command throws it. */
   private lostError: GpuError | null = null;
+  private uniformBuffersCreated = 0;
 
   constructor(
     readonly device: GPUDevice,
@@ -117,6 +118,11 @@ export class KernelRuntime {
 
   get lost(): GpuError | null {
     return this.lostError;
+  }
+
+  /** GPU objects the runtime holds now (pipelines, modules, cached bind groups, uniform buffers). */
+  objects(): { pipelines: number; modules: number; bindGroups: number; uniformBuffers: number } {
+    return { pipelines: this.pipelines.size, modules: this.modules.size, bindGroups: this.bindGroups.size, uniformBuffers: this.uniformBuffersCreated };
   }
 
   /** Throws the device-lost error, if any, naming what was being asked. */
@@ -327,10 +333,10 @@ export class KernelRuntime {
   }
 
   private acquireUniformBuffer(): GPUBuffer {
-    return (
-      this.freeUniformBuffers.pop() ??
-      this.device.createBuffer({ size: this.uniformCapacity, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'fergpu uniforms' })
-    );
+    const free = this.freeUniformBuffers.pop();
+    if (free) return free;
+    this.uniformBuffersCreated++;
+    return this.device.createBuffer({ size: this.uniformCapacity, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'fergpu uniforms' });
   }
 
   private grid(d: Dispatch): [number, number, number] {

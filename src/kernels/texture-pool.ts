@@ -37,12 +37,15 @@ export class TexturePool {
   private doomed: { texture: GPUTexture; serial: number }[] = [];
   /** Textures created over the pool's life (a steady state creates none). */
   created = 0;
+  /** Textures destroyed after eviction. */
+  destroyed = 0;
 
   constructor(private readonly engine: Engine) {
     engine.runtime.onComplete.push((serial) => {
       this.doomed = this.doomed.filter((d) => {
         if (d.serial > serial) return true;
         d.texture.destroy();
+        this.destroyed++;
         return false;
       });
     });
@@ -98,6 +101,11 @@ function bytesOf(t: PooledTexture): number {
 }
 
 const pools = new WeakMap<Engine, TexturePool>();
+
+/** The staging-texture pool of an engine, if it has made one. */
+export function existingTexturePool(engine: Engine): TexturePool | undefined {
+  return pools.get(engine);
+}
 
 export function texturePool(engine: Engine): TexturePool {
   let p = pools.get(engine);
