@@ -19,6 +19,8 @@ export interface SoakSample extends GpuObjects {
   iteration: number;
   /** Process resident set, MB (Node; null in browsers). */
   rss_mb: number | null;
+  /** V8 heap in use, MB (Node; null in browsers). */
+  heap_mb: number | null;
   /** Memory mappings of the process (Linux; null elsewhere): what Dawn's descriptor pools exhausted before. */
   maps: number | null;
   live_bytes: number;
@@ -35,6 +37,7 @@ export interface SoakOptions {
   batch: number;
   /** Process probes; the Node suite supplies them. */
   rss?: () => number;
+  heap?: () => number;
   maps?: () => number;
 }
 
@@ -82,6 +85,7 @@ export async function soak(engine: Engine, recipe: Recipe, model: ForwardModel, 
         samples.push({
           iteration: i,
           rss_mb: o.rss ? Math.round(o.rss() / 1e5) / 10 : null,
+          heap_mb: o.heap ? Math.round(o.heap() / 1e5) / 10 : null,
           maps: o.maps ? o.maps() : null,
           live_bytes: mem.liveBytes,
           pooled_bytes: mem.pooledBytes,

@@ -1,4 +1,4 @@
-/** Kernel suites against their CPU references, in Node: the core ops. The same cases run in Chromium (browser.test.ts). */
-import { runSuiteGroup } from './helpers/run-suites.js';
+/** Every kernel and model suite against its CPU reference, in Node, in one process. The same cases run in Chromium (browser.test.ts). */
+import { runSuites } from './helpers/run-suites.js';
 
-runSuiteGroup('core');
+runSuites();

@@ -61,7 +61,7 @@ async function runCase(ctx: SuiteContext, c: SoakCase): Promise<Row> {
   const every = 100;
   let samples: SoakSample[];
   try {
-    samples = await soak(engine, recipe, model, spec, classes, { mode: c.mode, iterations: c.iterations, every, batch: c.batch, rss: () => process.memoryUsage().rss, maps });
+    samples = await soak(engine, recipe, model, spec, classes, { mode: c.mode, iterations: c.iterations, every, batch: c.batch, rss: () => process.memoryUsage().rss, heap: () => process.memoryUsage().heapUsed, maps });
   } finally {
     model.dispose();
   }
@@ -89,6 +89,9 @@ async function runCase(ctx: SuiteContext, c: SoakCase): Promise<Row> {
     iterations: c.iterations,
     flat,
     growth,
+    // The V8 heap grows to its working size over the first couple of hundred iterations (one major GC):
+    // the same figures from iteration 500 on show what a process that has been up a while sees.
+    growth_from_500: c.iterations >= 1000 ? flatness(samples, 500) : null,
     samples,
   };
 }

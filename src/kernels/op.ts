@@ -49,6 +49,9 @@ export interface Op<A extends unknown[], P extends Plan = Plan> {
 
 export function defineOp<A extends unknown[], P extends Plan>(decl: OpDecl<A, P>): Op<A, P> {
   const run = (...args: A): Tensor => {
+    // On a lost device, name the op rather than the allocation inside it that would fail first.
+    const first = args.find((a): a is Tensor => a instanceof Tensor);
+    if (first?.engine.lost) first.engine.runtime.assertAlive(`${decl.name} ${fmtShape(first.shape)}`);
     const plan = decl.check(...(args as unknown as MetaArgs<A>));
     const out = decl.gpu(plan, ...args);
     if (isGradEnabled() && decl.differentiable !== false) recordOp(decl, plan, args, out);

@@ -1,4 +1,5 @@
 /** The engine's runtime: pooling, batching, pipeline caching, error reporting, variants, test helpers. */
+import { createEngine } from '../../src/device/engine.js';
 import { GpuError } from '../../src/device/errors.js';
 import { HostTensor } from '../../src/graph/host.js';
 import { bucketSize } from '../../src/graph/pool.js';
@@ -191,6 +192,35 @@ const cases: Case[] = [
         rejected = true;
       }
       check(rejected, 'a wrong gradient passed the check');
+    },
+  },
+  {
+    name: 'a lost device: the next op, read and sync raise a GpuError saying so and what to do; a new engine works',
+    async run(engine) {
+      // A sibling engine of its own: losing the shared one would end the suite.
+      const lost = await createEngine(engine.options);
+      const a = lost.tensor([1, -2, 3, -4], [4]);
+      const recorded = relu(a);
+      check(Array.from(await recorded.read()).join() === '1,0,3,0', 'the engine works before the loss');
+      const pending = neg(recorded);
+      lost.device.destroy(); // as a driver reset or a tab losing its adapter would
+      const readError = await pending.read().then(() => null, (e: unknown) => e);
+      check(readError instanceof GpuError && readError.kind === 'device-lost', `read after the loss: ${String(readError)}`);
+      const message = (readError as GpuError).message;
+      check(message.includes('lost') && message.includes('createEngine()') && message.includes('read [4]'), `read's message: ${message}`);
+      check(lost.lost !== null, 'engine.lost is set');
+      expectThrows(() => relu(a), 'device-lost', 'relu', 'createEngine()');
+      expectThrows(() => lost.tensor([1, 2]), 'device-lost', 'createEngine()');
+      const syncError = await lost.sync().then(() => null, (e: unknown) => e);
+      check(syncError instanceof GpuError && syncError.kind === 'device-lost', `sync after the loss: ${String(syncError)}`);
+      a.dispose(); // disposing what the lost engine held is harmless
+      recorded.dispose();
+      pending.dispose();
+      const fresh = await createEngine(engine.options);
+      const b = fresh.tensor([1, -2, 3, -4], [4]);
+      check(Array.from(await relu(b).read()).join() === '1,0,3,0', 'a new engine works after the loss');
+      fresh.destroy();
+      expectThrows(() => fresh.tensor([1]), 'engine.destroy() was called');
     },
   },
 ];

@@ -1,24 +1,14 @@
 /**
- * The kernel suites are split over several vitest files, each run in its own worker process: one process
- * running every suite accumulated enough Dawn/lavapipe state (pipelines, buffers, textures) to crash the
- * worker near the end. A suite not named in any group runs in the 'rest' group, so none is ever skipped.
+ * Every kernel and model suite in one vitest file, so in one worker process, as a long-lived user process would
+ * run them: this is the process that used to die in lavapipe's descriptor-pool allocation once evicted bind
+ * groups piled up (see BufferPool.putFree). Chromium runs the same cases (test/browser.test.ts).
  */
 import { describe, it } from 'vitest';
 import { suites } from '../cases/index.js';
 import { testEngine } from './node-engine.js';
 
-const GROUPS: Record<string, readonly string[]> = {
-  core: ['runtime', 'elementwise', 'autograd', 'matmul', 'reduce', 'layout'],
-  cnn: ['batchnorm', 'softmax', 'conv', 'pool', 'gate', 'layernorm', 'dropout'],
-  training: ['optim', 'safetensors', 'attention', 'modules', 'training', 'temporal', 'spatial-transformer'],
-  // M1 alone: after the other models in one process, its first case crashed the worker now and then.
-  m1: ['m1'],
-};
-
-export function runSuiteGroup(group: keyof typeof GROUPS | 'rest'): void {
-  const named = new Set(Object.values(GROUPS).flat());
-  const chosen = group === 'rest' ? suites.filter((s) => !named.has(s.name)) : suites.filter((s) => GROUPS[group]!.includes(s.name));
-  for (const suite of chosen) {
+export function runSuites(): void {
+  for (const suite of suites) {
     describe(suite.name, () => {
       for (const c of suite.cases) it(c.name, async () => c.run(await testEngine()));
     });

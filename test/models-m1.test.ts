@@ -1,4 +1,0 @@
-/** M1 in a process of its own (see test/helpers/run-suites.ts). */
-import { runSuiteGroup } from './helpers/run-suites.js';
-
-runSuiteGroup('m1');
