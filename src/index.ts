@@ -11,6 +11,7 @@ import './graph/tensor-methods.js'; // installs x.add(y), x.sum(), … on Tensor
 export { Tensor } from './graph/tensor.js';
 export { tunableKernels, type TuningStore, type TuneResult } from './kernels/variants.js';
 export { gpuObjects, type GpuObjects } from './kernels/objects.js';
+export { record, type InputSpec as RecordInput, type Recording } from './kernels/recording.js';
 export { defineOp, type Op, type OpDecl, type Plan } from './kernels/op.js';
 export * from './kernels/ops.js';
 export { Optimizer, type BaseHyperParams, type OptimizerStateDict, type ParamGroup, type ParamGroupInput, type ParamState } from './optim/optimizer.js';

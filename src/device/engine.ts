@@ -3,12 +3,13 @@
  * Node wires Dawn in through src/node.
  */
 import { backward as runBackward } from '../graph/autograd.js';
-import { BufferPool, type PoolStats } from '../graph/pool.js';
+import { BufferArena, BufferPool, bucketSize, type PoolStats } from '../graph/pool.js';
 import { BYTES_PER_ELEMENT, dtypeOf, typedArrayFor, type AnyTypedArray, type DType } from '../graph/dtype.js';
 import { checkShape, sizeOf } from '../graph/shape.js';
 import { Storage, Tensor } from '../graph/tensor.js';
 import { add } from '../kernels/elementwise.js';
 import { fill } from '../kernels/fill.js';
+import { record, type InputSpec, type Recording } from '../kernels/recording.js';
 import { KernelRuntime } from '../kernels/runtime.js';
 import { VariantChooser, type TuningStore } from '../kernels/variants.js';
 import { fmtShape, GpuError, ShapeError } from './errors.js';
@@ -69,6 +70,9 @@ export class Engine {
   private readonly pool: BufferPool;
   private readonly readPool: BufferPool;
   private destroyed = false;
+  /** The arena of the recording whose capture is open, and the owner of every buffer in an arena. */
+  private arena: BufferArena | null = null;
+  private readonly arenaOf = new Map<GPUBuffer, BufferArena>();
 
   constructor(
     readonly device: GPUDevice,
@@ -119,14 +123,17 @@ export class Engine {
     return lo !== undefined && lo === hi ? lo : undefined;
   }
 
-  /** An uninitialised tensor from the pool (kernels write every element). */
-  empty(shape: readonly number[], dtype: DType = 'f32'): Tensor {
+  /**
+   * An uninitialised tensor from the pool (kernels write every element). `fresh`: inside an open recording, a
+   * buffer that no recorded command has used yet (for constants written from the host).
+   */
+  empty(shape: readonly number[], dtype: DType = 'f32', fresh = false): Tensor {
     this.runtime.assertAlive(`empty ${fmtShape(shape)}`);
     checkShape('empty', shape);
     const bytes = Math.max(sizeOf(shape) * BYTES_PER_ELEMENT, 4);
     const limit = this.limits.maxStorageBufferBindingSize;
     if (bytes > limit) throw new ShapeError('empty', `tensor ${fmtShape(shape)} needs ${bytes} bytes, over the device's storage-binding limit of ${limit}`);
-    return new Tensor(this, new Storage(this, this.pool.acquire(bytes)), [...shape], dtype);
+    return new Tensor(this, new Storage(this, this.acquire(bytes, fresh)), [...shape], dtype);
   }
 
   /** A tensor holding `data` (copied). `shape` defaults to 1-D. */
@@ -135,7 +142,8 @@ export class Engine {
     const shp = shape ?? [data.length];
     checkShape('tensor', shp);
     if (sizeOf(shp) !== data.length) throw new ShapeError('tensor', `${data.length} values do not fill shape ${fmtShape(shp)} (${sizeOf(shp)} elements)`);
-    const t = this.empty(shp, dt);
+    // Inside a recording, a constant gets a buffer no recorded command has used (see write).
+    const t = this.empty(shp, dt, true);
     this.write(t, data);
     return t;
   }
@@ -152,6 +160,12 @@ export class Engine {
     }
     if (t.size === 0) return;
     this.runtime.assertAlive(`write ${fmtShape(t.shape)}`);
+    if (this.arena?.capturing) {
+      // A replay repeats GPU commands, not host writes: only constants made inside the recording may be written.
+      if (this.arenaOf.get(t.buffer) !== this.arena) throw new ShapeError('record', `a host write to ${t} (made before the recording) inside the recorded function would not be replayed; pass the data as an input`);
+      if (this.arena.reused.has(t.buffer)) throw new ShapeError('record', `a host write to ${t}, whose buffer earlier commands of the recording used, would land before them on replay; make constants with engine.tensor()`);
+      this.arena.constants.add(t.buffer);
+    }
     // Recorded commands must reach the queue first: the buffer may have been recycled from a tensor that
     // they still read (see BufferPool), and writeBuffer takes effect at the point of the queue it is called.
     this.runtime.flush();
@@ -224,15 +238,57 @@ export class Engine {
     });
   }
 
+  /**
+   * Records fixed-shape work once and returns a replayable recording (see kernels/recording.ts): `rec.run(data)`
+   * writes the inputs and replays the captured commands without re-running the JavaScript that planned them.
+   */
+  record<O>(inputs: readonly (InputSpec | readonly number[])[], fn: (...inputs: Tensor[]) => O, label?: string): Recording<O> {
+    return record(this, inputs, fn, label);
+  }
+
   /** Submits recorded work and waits for the GPU; throws GPU errors naming the kernels. */
   sync(): Promise<void> {
     return this.runtime.sync();
   }
 
+  private acquire(bytes: number, fresh: boolean): GPUBuffer {
+    const arena = this.arena;
+    if (!arena) return this.pool.acquire(bytes);
+    const buffer = (fresh ? undefined : arena.take(bucketSize(bytes))) ?? this.pool.acquire(bytes);
+    arena.add(buffer);
+    this.arenaOf.set(buffer, arena);
+    return buffer;
+  }
+
   /** Called by tensor storage when its last reference goes. */
   releaseBuffer(buffer: GPUBuffer): void {
     if (this.destroyed) return;
+    const arena = this.arenaOf.get(buffer);
+    if (arena && !arena.disposed) return arena.release(buffer);
+    this.arenaOf.delete(buffer);
     this.pool.release(buffer, this.runtime.releaseSerial, this.runtime.completed);
+  }
+
+  /** Opens an arena: buffers acquired until `closeArena` belong to it (recordings; see kernels/recording.ts). */
+  openArena(): BufferArena {
+    if (this.arena) throw new ShapeError('record', 'a recording is already open (recordings do not nest)');
+    return (this.arena = new BufferArena());
+  }
+
+  closeArena(arena: BufferArena): void {
+    arena.capturing = false;
+    if (this.arena === arena) this.arena = null;
+  }
+
+  /** Returns an arena's released buffers to the pool; buffers still held by tensors go back when those are disposed. */
+  disposeArena(arena: BufferArena): void {
+    this.closeArena(arena);
+    arena.disposed = true;
+    for (const b of arena.buffers) {
+      this.arenaOf.delete(b);
+      if (arena.released.has(b) && !this.destroyed) this.pool.release(b, this.runtime.releaseSerial, this.runtime.completed);
+    }
+    arena.buffers.clear();
   }
 
   /** GPU memory held by tensors and by the pool. */

@@ -117,3 +117,43 @@ export class BufferPool {
     list.splice(lo, 0, buffer);
   }
 }
+
+/**
+ * The buffers of one recording (see kernels/recording.ts): everything acquired while its capture is open stays
+ * its own until it is disposed, because replays write those buffers again. Released buffers are reused within
+ * the capture (as the pool would) but never handed to other work.
+ */
+export class BufferArena {
+  readonly buffers = new Set<GPUBuffer>();
+  readonly released = new Set<GPUBuffer>();
+  /** Buffers written from the host during the capture: a replay does not repeat the write, so none is reused. */
+  readonly constants = new Set<GPUBuffer>();
+  /** Buffers handed out a second time inside the capture (a host write into one would come too late on replay). */
+  readonly reused = new Set<GPUBuffer>();
+  private readonly free = new Map<number, GPUBuffer[]>();
+  capturing = true;
+  disposed = false;
+
+  /** A released buffer of this bucket size, while capturing. */
+  take(size: number): GPUBuffer | undefined {
+    if (!this.capturing) return undefined;
+    const b = this.free.get(size)?.shift();
+    if (b) {
+      this.released.delete(b);
+      this.reused.add(b);
+    }
+    return b;
+  }
+
+  add(buffer: GPUBuffer): void {
+    this.buffers.add(buffer);
+  }
+
+  release(buffer: GPUBuffer): void {
+    this.released.add(buffer);
+    if (!this.capturing || this.constants.has(buffer)) return;
+    let list = this.free.get(buffer.size);
+    if (!list) this.free.set(buffer.size, (list = []));
+    list.push(buffer);
+  }
+}

@@ -33,6 +33,17 @@ export interface Dispatch {
   grid: number | readonly [number, number, number];
 }
 
+/** A command as captured for replay (see recording.ts): what was recorded, with its resources and uniform bytes. */
+export type CapturedCommand =
+  | { kind: 'dispatch'; pipeline: GPUComputePipeline; uniform: Uint8Array | null; bindings: Binding[]; grid: [number, number, number]; label: string }
+  | { kind: 'copy'; src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; bytes: number; label: string }
+  | { kind: 'texture-copy'; src: GPUBuffer; offset: number; bytesPerRow: number; texture: GPUTexture; origin: [number, number, number]; size: [number, number, number]; label: string };
+
+/** A captured command ready to encode: dispatches carry their bind group, made once. */
+export type ReplayStep =
+  | { kind: 'dispatch'; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; grid: [number, number, number] }
+  | Exclude<CapturedCommand, { kind: 'dispatch' }>;
+
 /** Helpers prepended to every kernel. */
 const PRELUDE = /* wgsl */ `
 fn flat_workgroup(wid: vec3u, nwg: vec3u) -> u32 { return wid.x + nwg.x * (wid.y + nwg.y * wid.z); }
@@ -88,6 +99,8 @@ export class KernelRuntime {
   /** Set once the device is lost (or the engine destroyed): every later command throws it. */
   private lostError: GpuError | null = null;
   private uniformBuffersCreated = 0;
+  /** Commands recorded while a capture is open (see recording.ts), in order. */
+  private captured: CapturedCommand[] | null = null;
 
   constructor(
     readonly device: GPUDevice,
@@ -118,6 +131,61 @@ export class KernelRuntime {
 
   get lost(): GpuError | null {
     return this.lostError;
+  }
+
+  /** Starts noting every command recorded from now on (they still run as usual). */
+  startCapture(): void {
+    if (this.captured) throw new Error('record: a recording is already open (recordings do not nest)');
+    this.captured = [];
+  }
+
+  /** Ends the capture and returns its commands. */
+  stopCapture(): CapturedCommand[] {
+    const out = this.captured ?? [];
+    this.captured = null;
+    return out;
+  }
+
+  get capturing(): boolean {
+    return this.captured !== null;
+  }
+
+  /** A bind group for a replayed dispatch: the uniform block (if any) at binding 0, then its resources. */
+  replayBindGroup(pipeline: GPUComputePipeline, uniform: GPUBufferBinding | null, bindings: Binding[], label: string): GPUBindGroup {
+    const entries: GPUBindGroupEntry[] = uniform ? [{ binding: 0, resource: uniform }] : [];
+    bindings.forEach((b, i) => entries.push({ binding: i + 1, resource: 'view' in b ? b.view : b }));
+    this.counters.bindGroupsCreated++;
+    return this.device.createBindGroup({ layout: this.layoutOf(pipeline), entries, label });
+  }
+
+  /**
+   * Encodes captured steps into one command buffer and submits it after any recorded work, with the same error
+   * scopes and completion tracking as a batch: the host cost is three calls per dispatch, no planning.
+   */
+  replay(steps: readonly ReplayStep[], label: string): void {
+    this.assertAlive(label);
+    this.flush();
+    this.device.pushErrorScope('internal');
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    const encoder = this.device.createCommandEncoder({ label });
+    let pass: GPUComputePassEncoder | null = null;
+    for (const s of steps) {
+      if (s.kind === 'dispatch') {
+        pass ??= encoder.beginComputePass({ label });
+        pass.setPipeline(s.pipeline);
+        pass.setBindGroup(0, s.bindGroup);
+        pass.dispatchWorkgroups(s.grid[0], s.grid[1], s.grid[2]);
+        continue;
+      }
+      pass?.end();
+      pass = null;
+      if (s.kind === 'copy') encoder.copyBufferToBuffer(s.src, s.srcOffset, s.dst, s.dstOffset, s.bytes);
+      else encoder.copyBufferToTexture({ buffer: s.src, offset: s.offset, bytesPerRow: s.bytesPerRow, rowsPerImage: s.size[1] }, { texture: s.texture, origin: s.origin }, s.size);
+    }
+    pass?.end();
+    this.counters.dispatches += steps.length;
+    this.submit(encoder.finish(), [label]);
   }
 
   /** GPU objects the runtime holds now (pipelines, modules, cached bind groups, uniform buffers). */
@@ -176,6 +244,7 @@ export class KernelRuntime {
     }
     d.bindings.forEach((b, i) => entries.push({ binding: i + 1, resource: 'view' in b ? b.view : b }));
     const bindGroup = this.bindGroup(pipeline, entries, d.label);
+    this.captured?.push({ kind: 'dispatch', pipeline, uniform: d.uniforms ? d.uniforms.bytes().slice() : null, bindings: [...d.bindings], grid: [x, y, z], label: d.label });
     batch.pass ??= batch.encoder.beginComputePass({ label: 'fergpu batch' });
     batch.pass.setPipeline(pipeline);
     batch.pass.setBindGroup(0, bindGroup);
@@ -230,6 +299,7 @@ export class KernelRuntime {
     const batch = this.openBatch();
     this.endPass(batch);
     batch.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+    this.captured?.push({ kind: 'copy', src, srcOffset, dst, dstOffset, bytes, label });
     this.record(batch, label);
   }
 
@@ -242,6 +312,7 @@ export class KernelRuntime {
     const batch = this.openBatch();
     this.endPass(batch);
     batch.encoder.copyBufferToTexture({ buffer: src, offset, bytesPerRow, rowsPerImage: size[1] }, { texture, origin }, size);
+    this.captured?.push({ kind: 'texture-copy', src, offset, bytesPerRow, texture, origin: [...origin], size: [...size], label });
     this.record(batch, label);
   }
 
@@ -273,15 +344,20 @@ export class KernelRuntime {
     this.batch = null;
     this.endPass(batch);
     if (batch.uniformBuffer) this.device.queue.writeBuffer(batch.uniformBuffer, 0, batch.uniformStaging, 0, batch.uniformBytes);
-    this.device.queue.submit([batch.encoder.finish()]);
-    const serial = ++this.submitted;
-    this.counters.submits++;
-    for (const kind of ['validation', 'out-of-memory', 'internal'] as const) {
-      this.pendingErrors.push({ labels: batch.labels, kind, promise: this.device.popErrorScope() });
-    }
+    this.submit(batch.encoder.finish(), batch.labels);
     // The next batch may reuse this uniform buffer at once: its writeBuffer is a queue operation issued after
     // this submit, so it cannot overtake the reads recorded here.
     if (batch.uniformBuffer) this.freeUniformBuffers.push(batch.uniformBuffer);
+  }
+
+  /** Submits one command buffer whose three error scopes are open; tracks its errors and completion. */
+  private submit(commands: GPUCommandBuffer, labels: string[]): void {
+    this.device.queue.submit([commands]);
+    const serial = ++this.submitted;
+    this.counters.submits++;
+    for (const kind of ['validation', 'out-of-memory', 'internal'] as const) {
+      this.pendingErrors.push({ labels, kind, promise: this.device.popErrorScope() });
+    }
     this.inFlight.track(this.device.queue.onSubmittedWorkDone()).then(() => {
       if (serial > this.completed) this.completed = serial;
       for (const listener of this.onComplete) listener(serial);

@@ -39,6 +39,13 @@ export class TexturePool {
   created = 0;
   /** Textures destroyed after eviction. */
   destroyed = 0;
+  /** Textures acquired while a recording captures (see recording.ts). */
+  capturing: Set<PooledTexture> | null = null;
+  /**
+   * Textures a recording replays into: never evicted while pinned. They may still be handed out between replays,
+   * since every user writes a staging texture before reading it, in queue order.
+   */
+  readonly pinned = new Map<PooledTexture, number>();
 
   constructor(private readonly engine: Engine) {
     engine.runtime.onComplete.push((serial) => {
@@ -61,6 +68,7 @@ export class TexturePool {
     if (t) {
       this.order.splice(this.order.indexOf(t), 1);
       this.freeBytes -= bytesOf(t);
+      this.capturing?.add(t);
       return t;
     }
     const texture = this.engine.device.createTexture({
@@ -71,7 +79,9 @@ export class TexturePool {
       label: `fergpu staging ${key}`,
     });
     this.created++;
-    return { texture, view: texture.createView({ dimension: '2d-array' }), width: w, height: h, layers };
+    const pooled = { texture, view: texture.createView({ dimension: '2d-array' }), width: w, height: h, layers };
+    this.capturing?.add(pooled);
+    return pooled;
   }
 
   release(t: PooledTexture): void {
@@ -81,8 +91,13 @@ export class TexturePool {
     list.push(t);
     this.order.push(t);
     this.freeBytes += bytesOf(t);
-    while (this.freeBytes > MAX_FREE_BYTES && this.order.length > 1) {
-      const old = this.order.shift()!;
+    for (let i = 0; this.freeBytes > MAX_FREE_BYTES && i < this.order.length - 1; ) {
+      const old = this.order[i]!;
+      if (this.pinned.has(old)) {
+        i++;
+        continue;
+      }
+      this.order.splice(i, 1);
       const l = this.free.get(`${old.width}x${old.height}x${old.layers}`)!;
       l.splice(l.indexOf(old), 1);
       this.freeBytes -= bytesOf(old);

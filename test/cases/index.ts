@@ -37,5 +37,7 @@ suites.push(m2Suite);
 suites.push(spatialTransformerSuite);
 import { m1Suite } from './m1.cases.js';
 suites.push(m1Suite);
+import { recordingSuite } from './recording.cases.js';
+suites.push(recordingSuite);
 import { tfjsImportSuite } from './tfjs-import.cases.js';
 suites.push(tfjsImportSuite);
