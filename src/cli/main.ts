@@ -9,7 +9,7 @@ import { recipeFor, SCHEDULES, type LrScheduleKind, type OptimizerSettings } fro
 import { runDemo } from './demo.js';
 import { runInfer } from './infer.js';
 import { inferTfjsModel } from './infer-tfjs.js';
-import { runTrain } from './train.js';
+import { runTrain, type TrainArgs } from './train.js';
 
 const HELP = `fergpu — WebGPU compute engine for facial-emotion-recognition models
 
@@ -19,7 +19,9 @@ Usage:
   fergpu train --model M      train a model (m1…m5) and write checkpoints, a JSON log and training curves
       [--config small|paper] [--data synthetic|DIR] [--epochs N] [--batch N] [--lr X] [--weight-decay X]
       [--optimizer adam|adamw|sgd] [--momentum X] [--schedule cosine|constant] [--identities N] [--frames N]
-      [--seed N] [--out DIR] [--resume DIR] [--quiet]
+      [--seed N] [--out DIR] [--resume DIR] [--save-every STEPS] [--force] [--quiet]
+                              a checkpoint is committed after every epoch (and every STEPS steps); Ctrl-C stops
+                              after the current step and saves; --resume DIR checks it and continues into DIR
   fergpu infer --weights FILE CLIP…   emotion probabilities, top emotion and frame weights per clip (a folder of
       [--model M] [--config C] [--json] [--save-attention DIR]        frames, or an image file)
   fergpu infer --model tfjs:PATH/model.json IMAGE… [--box x,y,w,h] [--json]   a TensorFlow.js graph model
@@ -55,6 +57,7 @@ const OPTIONS = {
   seed: { type: 'string' },
   out: { type: 'string' },
   resume: { type: 'string' },
+  'save-every': { type: 'string' },
   weights: { type: 'string' },
   'save-attention': { type: 'string' },
   box: { type: 'string' },
@@ -62,11 +65,34 @@ const OPTIONS = {
 
 class UsageError extends Error {}
 
-function num(v: string | undefined, name: string, fallback: number, integer = false): number {
+function num(v: string | undefined, name: string, fallback: number, integer = false, least = 0): number {
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < 0) throw new UsageError(`--${name} must be a ${integer ? 'non-negative integer' : 'non-negative number'}, not '${v}'`);
+  const kind = least === 1 ? 'positive' : 'non-negative';
+  if (v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < least) throw new UsageError(`--${name} must be a ${kind} ${integer ? 'integer' : 'number'}, not '${v}'`);
   return n;
+}
+
+/** The entries whose value is not undefined (for exactOptionalPropertyTypes). */
+function defined<T extends Record<string, unknown>>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+}
+
+/**
+ * `--epochs -1` reaches parseArgs as an option named `-1` ("argument is ambiguous"): join a value-taking option
+ * with a following negative number, so the option's own check names what is wrong.
+ */
+function joinNegativeValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i]!.startsWith('--') ? args[i]!.slice(2) : '';
+    const next = args[i + 1];
+    if (name in OPTIONS && OPTIONS[name as keyof typeof OPTIONS].type === 'string' && next !== undefined && /^-\d|^-\.\d|^-Infinity$/.test(next)) {
+      out.push(`--${name}=${next}`);
+      i++;
+    } else out.push(args[i]!);
+  }
+  return out;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -74,7 +100,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'bench') return runBench(rest);
   let parsed;
   try {
-    parsed = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: joinNegativeValues(rest), options: OPTIONS, allowPositionals: true, strict: true });
   } catch (e) {
     return usageError((e as Error).message);
   }
@@ -96,27 +122,44 @@ async function main(argv: string[]): Promise<number> {
         if (v['weight-decay']) optimizer.weightDecay = num(v['weight-decay'], 'weight-decay', 0);
         if (v.momentum) optimizer.momentum = num(v.momentum, 'momentum', 0);
         if (v.schedule && !(SCHEDULES as readonly string[]).includes(v.schedule)) throw new UsageError(`--schedule must be ${SCHEDULES.join(' or ')}, not '${v.schedule}'`);
+        const positive = (name: string, value: string | undefined): number | undefined => (value === undefined ? undefined : num(value, name, 0, true, 1));
+        const args: TrainArgs = {
+          model: v.model,
+          ...defined({
+            config: v.config,
+            data: v.data,
+            epochs: positive('epochs', v.epochs),
+            batch: positive('batch', v.batch),
+            seed: v.seed === undefined ? undefined : num(v.seed, 'seed', 0, true),
+            identities: positive('identities', v.identities),
+            clipFrames: positive('frames', v.frames),
+            saveEvery: positive('save-every', v['save-every']),
+            out: v.out,
+            resume: v.resume,
+            schedule: v.schedule as LrScheduleKind | undefined,
+          }),
+          optimizer,
+          ...(v.force ? { force: true } : {}),
+          ...(v.quiet ? { quiet: true } : {}),
+        };
+        if (args.identities !== undefined && args.identities < 2) throw new UsageError(`--identities must be at least 2 (one to train on, one held out), not ${args.identities}`);
+        // Ctrl-C stops after the step in flight and commits a checkpoint; a second one quits at once, which the
+        // checkpoint protocol also survives.
+        const stop = new AbortController();
+        const onSigint = (): void => {
+          if (stop.signal.aborted) process.exit(130);
+          console.error('\nfergpu: stopping after the current step to save a checkpoint (Ctrl-C again quits at once; the last checkpoint stays intact)');
+          stop.abort();
+        };
+        process.on('SIGINT', onSigint);
         const engine = await open();
         try {
-          await runTrain(engine, {
-            model: v.model,
-            config: v.config ?? 'small',
-            data: v.data ?? 'synthetic',
-            epochs: num(v.epochs, 'epochs', 10, true),
-            ...(v.batch ? { batch: Math.max(1, num(v.batch, 'batch', 8, true)) } : {}),
-            seed: num(v.seed, 'seed', 1, true),
-            identities: Math.max(2, num(v.identities, 'identities', 80, true)),
-            clipFrames: Math.max(1, num(v.frames, 'frames', 8, true)),
-            out: v.out ?? `runs/${v.model}-${v.config ?? 'small'}`,
-            ...(v.resume ? { resume: v.resume } : {}),
-            optimizer,
-            ...(v.schedule ? { schedule: v.schedule as LrScheduleKind } : {}),
-            ...(v.quiet ? { quiet: true } : {}),
-          });
+          const r = await runTrain(engine, { ...args, signal: stop.signal });
+          return r.interrupted ? 130 : 0;
         } finally {
+          process.off('SIGINT', onSigint);
           engine.destroy();
         }
-        return 0;
       }
       case 'infer': {
         if (v.model?.startsWith('tfjs:')) {

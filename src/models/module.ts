@@ -83,6 +83,41 @@ export abstract class Module {
     return out;
   }
 
+  /**
+   * Host-side state that is neither parameter nor buffer but changes while training (a dropout layer's call
+   * counter), by dotted module path, as PyTorch's get_extra_state: saved with checkpoints so a resumed run draws
+   * the same masks as an uninterrupted one.
+   */
+  extraState(prefix = ''): Record<string, number> {
+    const out: Record<string, number> = {};
+    const own = this.ownExtraState();
+    if (own !== undefined) out[prefix.replace(/\.$/, '') || '.'] = own;
+    for (const [n, m] of this.children) Object.assign(out, m.extraState(`${prefix}${n}.`));
+    return out;
+  }
+
+  /** Restores what `extraState` returned; every entry must name a module that keeps such state. */
+  loadExtraState(state: Record<string, number>): void {
+    const holders = new Map<string, Module>();
+    const walk = (m: Module, prefix: string): void => {
+      if (m.ownExtraState() !== undefined) holders.set(prefix.replace(/\.$/, '') || '.', m);
+      for (const [n, c] of m.children) walk(c, `${prefix}${n}.`);
+    };
+    walk(this, '');
+    for (const [name, value] of Object.entries(state)) {
+      const m = holders.get(name);
+      if (!m || !Number.isInteger(value) || value < 0) throw new Error(`${this.constructor.name}.loadExtraState: '${name}' = ${value} is not the state of a module here (expected a non-negative integer for one of: ${[...holders.keys()].join(', ') || 'none'})`);
+      m.setOwnExtraState(value);
+    }
+  }
+
+  /** A module's own extra state (undefined: it keeps none). */
+  protected ownExtraState(): number | undefined {
+    return undefined;
+  }
+
+  protected setOwnExtraState(_value: number): void {}
+
   /** Number of trainable scalars. */
   parameterCount(): number {
     return this.parameters().reduce((n, t) => n + t.size, 0);

@@ -17,12 +17,17 @@ export interface ModelFileInfo {
   labels: string[];
   input: InputSpec;
   epoch: number;
+  /** Optimiser steps taken in all (written by fergpu train; absent in older files). */
+  step?: number;
+  /** The model's host-side training state (Module.extraState: dropout call counters), so a resume is bit-identical. */
+  extra?: Record<string, number>;
 }
 
 const KEY = 'fergpu';
 
 export async function saveModelFile(model: ForwardModel, info: ModelFileInfo): Promise<Uint8Array> {
-  return saveModule(model, { [KEY]: JSON.stringify(info), format: 'pt' });
+  const extra = model.extraState();
+  return saveModule(model, { [KEY]: JSON.stringify(Object.keys(extra).length ? { ...info, extra } : info), format: 'pt' });
 }
 
 /** The metadata of a model file, or null when the file was not written by fergpu (a PyTorch export, say). */
@@ -66,6 +71,7 @@ export function loadModelFile(engine: Engine, bytes: Uint8Array, expect: { model
     const model = recipe.create(engine, info.options) as ForwardModel;
     try {
       loadModule(model, bytes);
+      if (info.extra) model.loadExtraState(info.extra);
     } catch (e) {
       model.dispose();
       throw new Error(`${what}: ${(e as Error).message}`);

@@ -33,6 +33,32 @@ export interface EpochReport {
   clipsPerSecond: number;
 }
 
+/**
+ * Where an epoch stands after some of its steps: enough to continue it bit-identically (the shuffled order is a
+ * function of the seed and epoch, the augmentation stream is at `augment`) and to finish its report.
+ */
+export interface EpochProgress {
+  epoch: number;
+  /** Steps of this epoch done. */
+  step: number;
+  steps: number;
+  /** The augmentation stream's position (Rng.position) after step `step`. */
+  augment: number;
+  lossSum: number;
+  correct: number;
+  seen: number;
+  seconds: number;
+}
+
+export interface EpochRun {
+  /** Continue an epoch stopped earlier (from a mid-epoch checkpoint). */
+  resume?: EpochProgress;
+  /** Checked after every step: once aborted, the epoch stops after the step in flight and reports its progress. */
+  signal?: AbortSignal;
+  /** Calls `onCheckpoint` after every `every` steps (not after the last one, which ends the epoch). */
+  checkpoint?: { every: number; save: (p: EpochProgress) => Promise<void> };
+}
+
 export interface EvalReport {
   loss: number;
   accuracy: number;
@@ -87,9 +113,14 @@ export class Trainer {
     return idx;
   }
 
-  /** One pass over `source` in shuffled batches (the last partial batch included). */
-  async trainEpoch(source: ClipSource, onStep?: (r: StepReport) => void): Promise<EpochReport> {
-    const epoch = ++this.epoch;
+  /**
+   * One pass over `source` in shuffled batches (the last partial batch included). `epoch` counts completed epochs:
+   * a stopped epoch (see EpochRun.signal) returns with `interrupted` set and leaves it unchanged.
+   */
+  async trainEpoch(source: ClipSource, onStep?: (r: StepReport) => void, run: EpochRun = {}): Promise<EpochReport & { interrupted?: EpochProgress }> {
+    const epoch = this.epoch + 1;
+    const from = run.resume;
+    if (from && (from.epoch !== epoch || from.step < 0 || from.step >= from.steps)) throw new Error(`training ${this.recipe.name}: cannot continue epoch ${from.epoch} at step ${from.step} of ${from.steps}; the trainer is at epoch ${epoch}`);
     const schedule = this.opts.schedule;
     if (schedule) for (const g of this.optimizer.paramGroups) g.lr = cosineLr(g.initialLr!, epoch, schedule);
     const lr = this.optimizer.paramGroups[0]!.lr;
@@ -97,15 +128,17 @@ export class Trainer {
     const order = this.order(source.size, epoch);
     const B = this.opts.batchSize;
     const steps = Math.ceil(order.length / B);
-    const augment = this.rng.fork(`augment ${epoch}`);
+    if (from && from.steps !== steps) throw new Error(`training ${this.recipe.name}: the stopped epoch had ${from.steps} steps, this data and batch size give ${steps}`);
+    const augment = from ? new Rng(from.augment) : this.rng.fork(`augment ${epoch}`);
     const classes = source.labels.length;
     this.model.train();
-    const t0 = performance.now();
-    let seen = 0;
-    let correct = 0;
-    let lossSum = 0;
+    const t0 = performance.now() - (from?.seconds ?? 0) * 1000;
+    let seen = from?.seen ?? 0;
+    let correct = from?.correct ?? 0;
+    let lossSum = from?.lossSum ?? 0;
     let pending: Promise<void> | null = null;
-    for (let s = 0; s < steps; s++) {
+    const progress = (step: number): EpochProgress => ({ epoch, step, steps, augment: augment.position, lossSum, correct, seen, seconds: (performance.now() - t0) / 1000 });
+    for (let s = from?.step ?? 0; s < steps; s++) {
       const clips = order.slice(s * B, (s + 1) * B).map((i) => source.get(i));
       const batch = makeBatch(clips, spec, { train: true, rng: augment });
       const x = this.engine.tensor(batch.data, batch.shape);
@@ -131,10 +164,22 @@ export class Trainer {
         seen += batch.labels.length;
         onStep?.({ epoch, step: s + 1, steps, loss: value, accuracy: correct / seen, clipsPerSecond: seen / ((performance.now() - t0) / 1000) });
       })();
-      // Keep at most one step in flight behind the one being recorded.
-      if (previous) await previous;
+      const last = s + 1 === steps;
+      const stop = !last && run.signal?.aborted === true;
+      const save = !last && !stop && run.checkpoint !== undefined && (s + 1) % run.checkpoint.every === 0;
+      if (stop || save) {
+        // Drain the pipeline so the accumulators and the weights both stand after step s.
+        await pending;
+        pending = null;
+        if (stop) return { epoch, lr, loss: lossSum / seen, accuracy: correct / seen, seconds: (performance.now() - t0) / 1000, clipsPerSecond: seen / ((performance.now() - t0) / 1000), interrupted: progress(s + 1) };
+        await run.checkpoint!.save(progress(s + 1));
+      } else if (previous) {
+        // Keep at most one step in flight behind the one being recorded.
+        await previous;
+      }
     }
     if (pending) await pending;
+    this.epoch = epoch;
     const seconds = (performance.now() - t0) / 1000;
     return { epoch, lr, loss: lossSum / seen, accuracy: correct / seen, seconds, clipsPerSecond: seen / seconds };
   }

@@ -45,4 +45,12 @@ export class Dropout extends Layer {
     if (!this.training || this.p === 0) return x.reshape(x.shape);
     return dropout(x, { p: this.p, seed: (this.seed + this.calls++) >>> 0 });
   }
+
+  protected override ownExtraState(): number {
+    return this.calls;
+  }
+
+  protected override setOwnExtraState(calls: number): void {
+    this.calls = calls;
+  }
 }
