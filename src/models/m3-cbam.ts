@@ -111,6 +111,15 @@ export class M3CbamResNet extends Module {
     return b.adopt(out);
   }
 
+  /** The A-Softmax schedule's position travels with checkpoints, so a resumed run anneals λ from where it was. */
+  protected override ownExtraState(): number {
+    return this.iteration;
+  }
+
+  protected override setOwnExtraState(iteration: number): void {
+    this.iteration = iteration;
+  }
+
   /** λ for the next training iteration (0 in eval mode: the pure margin logit is not annealed at test). */
   currentLambda(): number {
     return this.training ? aSoftmaxLambda(this.iteration, this.opts.lambda) : 0;
