@@ -100,7 +100,10 @@ describe('fergpu train run folders', () => {
     expect(log.code).toBe(1);
     expect(log.err).toMatch(/copy\/log\.json does not belong to the checkpoint of epoch 3 \(step 54\).*refusing to resume/);
     expect(read(copy, 'model.safetensors').equals(before)).toBe(true);
-    for (const r of [again, seed, lr, other, log]) expect(r.err).not.toMatch(/\n\s+at /);
+    writeFileSync(join(dir, 'afile'), 'x');
+    const blocked = run([...RUN, '--epochs', '1', '--out', join(dir, 'afile', 'run')]);
+    expect(blocked.err).toMatch(/--out .*afile\/run: cannot create the run folder \(a file is in the way\)/);
+    for (const r of [again, seed, lr, other, log, blocked]) expect(r.err).not.toMatch(/\n\s+at /);
   });
 
   it('resumes into the run folder (never ./runs), and --force starts over', { timeout: 300_000 }, () => {

@@ -92,7 +92,9 @@ export async function runTrain(engine: Engine, a: TrainArgs): Promise<TrainResul
     const trainer = new Trainer(engine, recipe, config, model, optimizer, { batchSize: batch, seed: settings.seed, ...(plan.kind === 'cosine' ? { schedule: { epochs: plan.epochs } } : {}) });
     trainer.epoch = done;
     let step = opened?.manifest.step ?? 0;
-    await mkdir(out, { recursive: true });
+    await mkdir(out, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
+      throw new RunFolderError(`--out ${out}: cannot create the run folder (${e.code === 'ENOTDIR' || e.code === 'EEXIST' ? 'a file is in the way' : e.code === 'EACCES' || e.code === 'EROFS' ? 'not writable' : e.message})`);
+    });
     if (!continuing && a.force) await clearRun(out);
 
     const save = async (p: EpochProgress | null): Promise<RunManifest> => {
