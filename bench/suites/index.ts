@@ -9,6 +9,7 @@ export const SUITES: Record<string, () => Promise<Suite>> = {
   train: async () => (await import('./train.js')).trainSuite,
   models: async () => (await import('./models.js')).modelsSuite,
   accuracy: async () => (await import('./accuracy.js')).accuracySuite,
+  replay: async () => (await import('./replay.js')).replaySuite,
   soak: async () => (await import('./soak.js')).soakSuite,
   'tfjs-model': async () => (await import('./tfjs-model.js')).tfjsModelSuite,
 };
