@@ -73,6 +73,8 @@ export class Engine {
   /** The arena of the recording whose capture is open, and the owner of every buffer in an arena. */
   private arena: BufferArena | null = null;
   private readonly arenaOf = new Map<GPUBuffer, BufferArena>();
+  /** Buffers of frozen tensors, each with the forms derived from it (packed weights), freed with the buffer. */
+  private readonly frozen = new Map<GPUBuffer, Map<string, { value: unknown; free: () => void }>>();
 
   constructor(
     readonly device: GPUDevice,
@@ -148,8 +150,41 @@ export class Engine {
     return t;
   }
 
+  /**
+   * Marks a tensor's values as final (weights of an inference model): kernels may then cache forms derived from
+   * it (convolution weights packed into their tiled layout) instead of deriving them every call. Writes and copies
+   * into it throw, and optimisers refuse it; the caches go when its last view is disposed. Returns `t`.
+   */
+  freeze(t: Tensor): Tensor {
+    if (!this.frozen.has(t.buffer)) this.frozen.set(t.buffer, new Map());
+    return t;
+  }
+
+  isFrozen(t: Tensor): boolean {
+    return this.frozen.has(t.buffer);
+  }
+
+  /**
+   * A form derived from a frozen tensor, made once by `make` and kept until the tensor is released (then `free`).
+   * Undefined when `t` is not frozen, or when the form is new and a recording is capturing (what it allocates
+   * belongs to the recording).
+   */
+  derived<D>(t: Tensor, key: string, make: () => D, free: (d: D) => void): D | undefined {
+    const forms = this.frozen.get(t.buffer);
+    if (!forms) return undefined;
+    let entry = forms.get(key);
+    if (!entry) {
+      if (this.runtime.capturing) return undefined;
+      const value = make();
+      entry = { value, free: () => free(value) };
+      forms.set(key, entry);
+    }
+    return entry.value as D;
+  }
+
   /** Overwrites a tensor's values from the CPU. */
   write(t: Tensor, data: AnyTypedArray | readonly number[]): void {
+    if (this.frozen.has(t.buffer)) throw new ShapeError('write', `${t} is frozen (engine.freeze): its values are final`);
     if (data.length !== t.size) throw new ShapeError('write', `${data.length} values for tensor ${fmtShape(t.shape)} (${t.size} elements)`);
     let typed: AnyTypedArray;
     if (ArrayBuffer.isView(data) && dtypeOf(data) === t.dtype && !(data.buffer instanceof SharedArrayBufferCtor)) typed = data;
@@ -203,6 +238,7 @@ export class Engine {
   /** Copies `src` into `dst` (same size and dtype), in order with the recorded kernels. Not recorded for autograd. */
   copy(src: Tensor, dst: Tensor): void {
     if (src.size !== dst.size || src.dtype !== dst.dtype) throw new ShapeError('copy', `${src} into ${dst}: sizes or dtypes differ`);
+    if (this.frozen.has(dst.buffer)) throw new ShapeError('copy', `${dst} is frozen (engine.freeze): its values are final`);
     if (src.size > 0) this.runtime.copyBuffer(src.buffer, 0, dst.buffer, 0, src.bytes, `copy ${fmtShape(src.shape)}`);
   }
 
@@ -263,6 +299,11 @@ export class Engine {
   /** Called by tensor storage when its last reference goes. */
   releaseBuffer(buffer: GPUBuffer): void {
     if (this.destroyed) return;
+    const forms = this.frozen.get(buffer);
+    if (forms) {
+      this.frozen.delete(buffer);
+      for (const f of forms.values()) f.free();
+    }
     const arena = this.arenaOf.get(buffer);
     if (arena && !arena.disposed) return arena.release(buffer);
     this.arenaOf.delete(buffer);

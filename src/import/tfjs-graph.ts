@@ -532,7 +532,8 @@ export function loadTfjsGraphModel(engine: Engine, modelJson: TfjsModelJson, wei
   const upload = (name: string, w: HostWeight): Tensor => {
     let t = uploaded.get(name);
     if (!t) {
-      t = engine.tensor(w.data, w.shape.length === 0 ? [1] : w.shape, w.dtype === 'float32' ? 'f32' : 'i32');
+      // Frozen: the graph's weights never change, so kernels keep the forms they derive from them.
+      t = engine.freeze(engine.tensor(w.data, w.shape.length === 0 ? [1] : w.shape, w.dtype === 'float32' ? 'f32' : 'i32'));
       uploaded.set(name, t);
     }
     return t;

@@ -175,8 +175,17 @@ interface WeightLayout {
   sLayer: number;
 }
 
-/** Packs weights as one matrix per layer (see conv2d_pack_weight.wgsl). */
+/**
+ * Packs weights as one matrix per layer (see conv2d_pack_weight.wgsl); weights of a frozen tensor (an inference
+ * model's) are packed once per layout and kept with the tensor, so their `release` does nothing.
+ */
 function packWeights(engine: Engine, texture: boolean, src: Tensor, l: WeightLayout): Packed {
+  const key = `conv2d weight ${texture ? 'texture' : 'buffer'} ${l.layers} ${l.taps} ${l.kp} ${l.inner} ${l.cols} ${l.colsQ} ${l.sTap} ${l.sInner} ${l.sCol} ${l.sLayer}`;
+  const kept = engine.derived(src, key, () => packWeightsNow(engine, texture, src, l), (p) => p.release());
+  return kept ? { ...kept, release: () => {} } : packWeightsNow(engine, texture, src, l);
+}
+
+function packWeightsNow(engine: Engine, texture: boolean, src: Tensor, l: WeightLayout): Packed {
   const rows = l.taps * l.kp;
   const dst = allocate(engine, texture, l.colsQ, rows, l.layers);
   engine.runtime.dispatch({

@@ -55,6 +55,7 @@ export abstract class Optimizer<H extends BaseHyperParams> {
     const first = groups.find((g) => Array.isArray(g.params) && g.params.length > 0)?.params[0];
     if (!(first instanceof Tensor)) throw new ShapeError(name, 'got parameter groups with no parameters');
     this.engine = first.engine;
+    for (const g of groups) for (const t of g.params) if (t instanceof Tensor && this.engine.isFrozen(t)) throw new ShapeError(name, `parameter ${t} is frozen (engine.freeze): an optimiser cannot update it`);
     for (const g of groups) this.addParamGroup(g);
   }
 

@@ -41,3 +41,5 @@ import { recordingSuite } from './recording.cases.js';
 suites.push(recordingSuite);
 import { tfjsImportSuite } from './tfjs-import.cases.js';
 suites.push(tfjsImportSuite);
+import { frozenSuite } from './frozen.cases.js';
+suites.push(frozenSuite);

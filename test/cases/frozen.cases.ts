@@ -1,0 +1,89 @@
+/**
+ * Frozen tensors (engine.freeze): convolution weights packed once and kept with the tensor give the reference
+ * result with one dispatch less per call, on every conv variant; frozen values refuse writes, copies and
+ * optimisers; the kept forms go when the tensor is disposed.
+ */
+import { conv2dKernel } from '../../src/kernels/conv-gpu.js';
+import { conv2d } from '../../src/kernels/conv.js';
+import { gpuObjects } from '../../src/kernels/objects.js';
+import { Adam } from '../../src/optim/adam.js';
+import { expectClose, randomHost, toGpu, type Tolerance } from '../helpers/compare.js';
+import { expectThrows, type Case, type Suite } from './types.js';
+
+const TOL: Tolerance = { abs: 2e-4, rel: 2e-4 };
+
+function check(cond: boolean, message: string): void {
+  if (!cond) throw new Error(message);
+}
+
+const cases: Case[] = [
+  {
+    name: 'conv2d with frozen weights: packed once, same result as the reference on every variant, one dispatch less',
+    async run(engine) {
+      const shapes = [
+        { x: [2, 7, 5, 6], w: [3, 3, 6, 10], o: { padding: 1, stride: 2 } },
+        { x: [1, 5, 6, 36], w: [3, 3, 18, 34], o: { padding: 1, groups: 2 } },
+        { x: [3, 4, 3, 5], w: [1, 1, 5, 7], o: {} },
+      ];
+      for (const [i, s] of shapes.entries()) {
+        const xh = randomHost(s.x, 10 + i);
+        const wh = randomHost(s.w, 20 + i);
+        const want = conv2d.cpu(xh, wh, s.o).data;
+        const x = toGpu(engine, xh);
+        const w = engine.freeze(toGpu(engine, wh));
+        const plain = toGpu(engine, wh);
+        for (const v of engine.variants.supported(conv2dKernel)) {
+          engine.variants.force(conv2dKernel.name, v);
+          try {
+            const count = (fn: () => void): number => {
+              const d0 = engine.runtime.counters.dispatches;
+              fn();
+              return engine.runtime.counters.dispatches - d0;
+            };
+            let y1 = conv2d(x, plain, s.o);
+            const unfrozen = count(() => (y1 = conv2d(x, plain, s.o)));
+            let y2 = conv2d(x, w, s.o); // packs and keeps
+            const frozen = count(() => (y2 = conv2d(x, w, s.o)));
+            check(frozen === unfrozen - 1, `[${v}] ${frozen} dispatches with frozen weights, ${unfrozen} without`);
+            expectClose(await y2.read(), want, TOL, `[${v}] frozen conv ${s.x} * ${s.w}`);
+            expectClose(await y1.read(), want, TOL, `[${v}] plain conv ${s.x} * ${s.w}`);
+            y1.dispose();
+            y2.dispose();
+          } finally {
+            engine.variants.force(conv2dKernel.name, undefined);
+          }
+        }
+        const before = gpuObjects(engine).textures;
+        const live = engine.memory().liveBytes;
+        w.dispose();
+        await engine.sync();
+        check(engine.memory().liveBytes < live, 'disposing a frozen weight frees its buffer');
+        check(gpuObjects(engine).textures <= before, 'no texture is created by disposing');
+        for (const t of [x, plain]) t.dispose();
+      }
+    },
+  },
+  {
+    name: 'frozen tensors refuse writes, copies and optimisers; views share the freeze',
+    async run(engine) {
+      const t = engine.freeze(engine.tensor([1, 2, 3, 4], [2, 2]));
+      const view = t.reshape([4]);
+      check(engine.isFrozen(view), 'a view of a frozen tensor is frozen');
+      expectThrows(() => engine.write(t, [0, 0, 0, 0]), 'write', 'frozen');
+      expectThrows(() => engine.copy(engine.zeros([4]), view), 'copy', 'frozen');
+      const p = engine.freeze(engine.zeros([3]).setRequiresGrad(true));
+      expectThrows(() => new Adam([p], { lr: 0.1 }), 'Adam', 'frozen');
+      check(Array.from(await t.read()).join() === '1,2,3,4', 'values intact');
+      view.dispose();
+      t.dispose();
+      p.dispose();
+      // A buffer recycled from a frozen tensor is an ordinary one again.
+      const fresh = engine.tensor([5, 6, 7, 8], [2, 2]);
+      engine.write(fresh, [1, 1, 1, 1]);
+      check(!engine.isFrozen(fresh), 'recycled buffer is not frozen');
+      fresh.dispose();
+    },
+  },
+];
+
+export const frozenSuite: Suite = { name: 'frozen tensors', cases };
