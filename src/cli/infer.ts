@@ -71,7 +71,7 @@ export async function runInfer(engine: Engine, a: InferArgs): Promise<ClipPredic
   }
   const { recipe, model, info } = loaded;
   const spec = info.input;
-  model.eval();
+  model.freeze(); // inference only: kernels keep the packed weights
   const results: ClipPrediction[] = [];
   if (a.saveAttention) await mkdir(a.saveAttention, { recursive: true });
   try {

@@ -133,6 +133,17 @@ export abstract class Module {
     return this.train(false);
   }
 
+  /**
+   * For inference only from now on: eval mode, and every parameter and buffer frozen (engine.freeze), so kernels
+   * keep what they derive from the weights (packed convolution weights) instead of redoing it every call.
+   * Optimisers and loadStateDict refuse a frozen module.
+   */
+  freeze(): this {
+    this.eval();
+    for (const [, t] of [...this.namedParameters(), ...this.namedBuffers()]) this.engine.freeze(t);
+    return this;
+  }
+
   /** Names, PyTorch shapes and dtypes of every entry of the state dict. */
   stateEntries(): StateEntry[] {
     return this.slots().map(([name, s]) => ({ name, shape: s.layout?.torchShape ?? s.tensor.shape, dtype: s.tensor.dtype }));
