@@ -2,7 +2,7 @@
 export { createEngine, describeAdapter, Engine, NO_ADAPTER_HELP, type AdapterReport, type EngineOptions } from './device/engine.js';
 export { GpuError, ShapeError } from './device/errors.js';
 export { busyWaiter, type Waiter, type WaitMode } from './device/waiter.js';
-export type { DType } from './graph/dtype.js';
+export type { DType, HostData } from './graph/dtype.js';
 export { isGradEnabled, noGrad } from './graph/autograd.js';
 export { HostTensor } from './graph/host.js';
 export { keep, tidy } from './graph/scope.js';

@@ -4,7 +4,7 @@
  */
 import { backward as runBackward } from '../graph/autograd.js';
 import { BufferArena, BufferPool, bucketSize, type PoolStats } from '../graph/pool.js';
-import { BYTES_PER_ELEMENT, dtypeOf, typedArrayFor, type AnyTypedArray, type DType } from '../graph/dtype.js';
+import { BYTES_PER_ELEMENT, dtypeOf, toDtypeArray, typedArrayFor, type AnyTypedArray, type DType, type HostData } from '../graph/dtype.js';
 import { checkShape, sizeOf } from '../graph/shape.js';
 import { Storage, Tensor } from '../graph/tensor.js';
 import { add } from '../kernels/elementwise.js';
@@ -136,27 +136,32 @@ export class Engine {
     return new Tensor(this, new Storage(this, this.acquire(bytes, fresh)), [...shape], dtype);
   }
 
-  /** A tensor holding `data` (copied). `shape` defaults to 1-D. */
-  tensor(data: AnyTypedArray | readonly number[], shape?: readonly number[], dtype?: DType): Tensor {
-    const dt = dtype ?? (ArrayBuffer.isView(data) ? dtypeOf(data) : 'f32');
+  /**
+   * A tensor holding `data` (copied). `shape` defaults to 1-D. The dtype defaults to the array's (see HostData:
+   * Float64Array rounds to f32, small integer arrays widen to i32/u32); integer dtypes refuse values they cannot
+   * hold exactly.
+   */
+  tensor(data: HostData, shape?: readonly number[], dtype?: DType): Tensor {
+    const dt = dtype ?? (ArrayBuffer.isView(data) ? dtypeOf(data, 'tensor') : 'f32');
     const shp = shape ?? [data.length];
     checkShape('tensor', shp);
     if (sizeOf(shp) !== data.length) throw new ShapeError('tensor', `${data.length} values do not fill shape ${fmtShape(shp)} (${sizeOf(shp)} elements)`);
+    const typed = toDtypeArray('tensor', data, dt);
     // Inside a recording, a constant gets a buffer no recorded command has used (see write).
     const t = this.empty(shp, dt, true);
-    this.write(t, data);
+    this.write(t, typed);
     return t;
   }
 
-  /** Overwrites a tensor's values from the CPU. */
-  write(t: Tensor, data: AnyTypedArray | readonly number[]): void {
+  /** Overwrites a tensor's values from the CPU (converted as by `tensor`). */
+  write(t: Tensor, data: HostData): void {
     if (data.length !== t.size) throw new ShapeError('write', `${data.length} values for tensor ${fmtShape(t.shape)} (${t.size} elements)`);
-    let typed: AnyTypedArray;
-    if (ArrayBuffer.isView(data) && dtypeOf(data) === t.dtype && !(data.buffer instanceof SharedArrayBufferCtor)) typed = data;
-    else {
-      // A fresh ArrayBuffer: Dawn's Node binding crashes on views of a SharedArrayBuffer.
-      typed = typedArrayFor(t.dtype, t.size);
-      typed.set(data as ArrayLike<number>);
+    let typed = toDtypeArray('write', data, t.dtype);
+    // A fresh ArrayBuffer: Dawn's Node binding crashes on views of a SharedArrayBuffer.
+    if (typed.buffer instanceof SharedArrayBufferCtor) {
+      const copy = typedArrayFor(t.dtype, t.size);
+      copy.set(typed);
+      typed = copy;
     }
     if (t.size === 0) return;
     this.runtime.assertAlive(`write ${fmtShape(t.shape)}`);

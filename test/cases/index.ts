@@ -41,3 +41,5 @@ import { recordingSuite } from './recording.cases.js';
 suites.push(recordingSuite);
 import { tfjsImportSuite } from './tfjs-import.cases.js';
 suites.push(tfjsImportSuite);
+import { validationSuite } from './validation.cases.js';
+suites.push(validationSuite);
