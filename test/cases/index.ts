@@ -43,3 +43,5 @@ import { tfjsImportSuite } from './tfjs-import.cases.js';
 suites.push(tfjsImportSuite);
 import { validationSuite } from './validation.cases.js';
 suites.push(validationSuite);
+import { nanSuite } from './nan.cases.js';
+suites.push(nanSuite);
