@@ -1,7 +1,21 @@
 /** Input validation at the engine's edges: host data conversion, bad labels, cross-engine tensors, empty axes, limits. */
 import { ShapeError } from '../../src/device/errors.js';
 import type { HostData } from '../../src/graph/dtype.js';
+import { CheckpointValueError, decodeSafetensors, encodeSafetensors, loadTensors, type SafetensorsEntry } from '../../src/io/safetensors.js';
+import { loadModule, saveModule } from '../../src/models/checkpoint.js';
+import { BatchNorm2d } from '../../src/models/layers/batchnorm.js';
+import { Linear, Sequential } from '../../src/models/layers/basic.js';
 import { expectThrows, type Case, type Suite } from './types.js';
+
+/** The error `fn` throws (or a failure when it throws nothing). */
+function thrown(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected an error; nothing was thrown');
+}
 
 function check(cond: boolean, message: string): void {
   if (!cond) throw new Error(message);
@@ -50,6 +64,43 @@ const cases: Case[] = [
       expectThrows(() => engine.write(i, [2.5]), 'write', '2.5', 'i32');
       check((() => { try { engine.write(i, [2.5]); } catch (e) { return e instanceof ShapeError; } return false; })(), 'a bad write is a ShapeError');
       [t, i].forEach((x) => x.dispose());
+    },
+  },
+  {
+    name: 'loaders refuse NaN/Inf weights and negative running variances, naming the file and every tensor',
+    async run(engine) {
+      const model = new Sequential(engine, new Linear(engine, 3, 4), new BatchNorm2d(engine, 4));
+      const good = await saveModule(model);
+      const damaged = (edit: (e: Record<string, SafetensorsEntry>) => void): Uint8Array => {
+        const entries = decodeSafetensors(good);
+        edit(entries);
+        return encodeSafetensors(entries);
+      };
+      const names = Object.keys(decodeSafetensors(good));
+      const weight = names.find((n) => n.endsWith('weight') && n.startsWith('0'))!;
+      const runningVar = names.find((n) => n.endsWith('running_var'))!;
+      check(weight !== undefined && runningVar !== undefined, `state names ${names}`);
+      const nan = damaged((e) => ((e[weight]!.data as Float32Array)[5] = NaN));
+      const err = thrown(() => loadModule(model, nan, { source: 'runs/m1/model.safetensors' }));
+      check(err instanceof CheckpointValueError, `a NaN weight gave ${err.name}: ${err.message}`);
+      for (const f of ['runs/m1/model.safetensors', `'${weight}'`, '[4, 3]', '1 of 12 values is NaN or infinite', 'element 5 = NaN']) check(err.message.includes(f), `"${err.message}" does not mention ${f}`);
+      // Every bad tensor is listed, a negative variance among them; nothing reaches the module.
+      const both = damaged((e) => {
+        (e[weight]!.data as Float32Array)[0] = Infinity;
+        (e[runningVar]!.data as Float32Array).set([1, -0.5, 2, -3]);
+      });
+      expectThrows(() => loadModule(model, both), '2 tensors', `'${weight}'`, 'element 0 = Infinity', `'${runningVar}' [4]`, '2 of 4 values are negative', 'variance', 'element 1 = -0.5');
+      const state = model.stateDict();
+      const after = await state.get(runningVar)!.read();
+      state.forEach((t) => t.dispose());
+      check(after.every((v) => v === 1), 'a refused file changed the module');
+      // Opt-outs: a NaN weight loads when asked for; plain tensor loading keeps NaN unless told to check.
+      loadModule(model, nan, { allowNonFinite: true });
+      const raw = loadTensors(engine, nan);
+      check(Number.isNaN((await raw[weight]!.read())[5]!), 'loadTensors without finite changed a NaN');
+      Object.values(raw).forEach((t) => t.dispose());
+      expectThrows(() => loadTensors(engine, nan, undefined, { finite: true, source: 'x.safetensors' }), 'x.safetensors', weight, 'NaN');
+      model.dispose();
     },
   },
 ];
