@@ -13,6 +13,7 @@ import { record, type InputSpec, type Recording } from '../kernels/recording.js'
 import { KernelRuntime } from '../kernels/runtime.js';
 import { VariantChooser, type TuningStore } from '../kernels/variants.js';
 import { fmtShape, GpuError, ShapeError } from './errors.js';
+import { GpuChecks } from './gpu-checks.js';
 import { busyWaiter, InFlight, type Waiter } from './waiter.js';
 
 export interface EngineOptions {
@@ -67,6 +68,8 @@ export class Engine {
   readonly features: ReadonlySet<string>;
   readonly variants: VariantChooser;
   readonly inFlight: InFlight;
+  /** Input checks made by kernels on the GPU (out-of-range label tensors), raised by the next read. */
+  readonly checks: GpuChecks;
   private readonly pool: BufferPool;
   private readonly readPool: BufferPool;
   private destroyed = false;
@@ -85,6 +88,7 @@ export class Engine {
     this.features = new Set(device.features as unknown as Iterable<string>);
     this.inFlight = new InFlight(waiter);
     this.runtime = new KernelRuntime(device, this.inFlight);
+    this.checks = new GpuChecks(device, this.runtime);
     // UNIFORM too: small read-only operands (LayerNorm's γ and β) bind as uniform buffers, whose loads CPU
     // drivers serve as one broadcast where a storage load costs one load per lane.
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -177,7 +181,10 @@ export class Engine {
     this.device.queue.writeBuffer(t.buffer, 0, typed.buffer, typed.byteOffset, t.size * BYTES_PER_ELEMENT);
   }
 
-  /** Reads a tensor back: submits pending work, copies into a mappable buffer and waits. */
+  /**
+   * Reads a tensor back: submits pending work, copies into a mappable buffer and waits. The GPU input checks
+   * (see GpuChecks) come back in the same mapping: a failed one throws here, naming its op.
+   */
   async read(t: Tensor): Promise<AnyTypedArray> {
     this.runtime.assertAlive(`read ${fmtShape(t.shape)}`);
     const bytes = t.size * BYTES_PER_ELEMENT;
@@ -185,11 +192,14 @@ export class Engine {
       await this.runtime.sync();
       return typedArrayFor(t.dtype, 0);
     }
-    const staging = this.readPool.acquire(bytes);
+    const checkBytes = this.checks.bytes;
+    const total = bytes + checkBytes;
+    const staging = this.readPool.acquire(total);
     this.runtime.copyBuffer(t.buffer, 0, staging, 0, bytes, `read ${fmtShape(t.shape)}`);
+    this.checks.copyInto(staging, bytes);
     this.runtime.flush();
     try {
-      await this.inFlight.track(staging.mapAsync(GPUMapMode.READ, 0, bytes));
+      await this.inFlight.track(staging.mapAsync(GPUMapMode.READ, 0, total));
     } catch (e) {
       // A lost device rejects the mapping with a bare AbortError; its lost promise settles at about the same time.
       await Promise.race([this.device.lost, new Promise((r) => setTimeout(r, 1000))]);
@@ -198,10 +208,13 @@ export class Engine {
       throw e;
     }
     this.runtime.assertAlive(`read ${fmtShape(t.shape)}`);
-    const out = typedArrayFor(t.dtype, staging.getMappedRange(0, bytes).slice(0));
+    const mapped = staging.getMappedRange(0, total);
+    const out = typedArrayFor(t.dtype, mapped.slice(0, bytes));
+    const checks = checkBytes ? new Uint32Array(mapped.slice(bytes, total)) : null;
     staging.unmap();
     this.readPool.release(staging, this.runtime.releaseSerial, this.runtime.completed);
     await this.runtime.checkErrors();
+    if (checks) this.checks.raise(checks);
     return out;
   }
 

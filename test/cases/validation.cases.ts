@@ -5,6 +5,7 @@ import { CheckpointValueError, decodeSafetensors, encodeSafetensors, loadTensors
 import { loadModule, saveModule } from '../../src/models/checkpoint.js';
 import { BatchNorm2d } from '../../src/models/layers/batchnorm.js';
 import { Linear, Sequential } from '../../src/models/layers/basic.js';
+import * as ops from '../../src/kernels/ops.js';
 import { expectThrows, type Case, type Suite } from './types.js';
 
 /** The error `fn` throws (or a failure when it throws nothing). */
@@ -103,6 +104,49 @@ const cases: Case[] = [
       model.dispose();
     },
   },
+  {
+    name: 'out-of-range i32 label tensors are caught on the GPU and raised by the next read, naming the op',
+    async run(engine) {
+      const logits = engine.tensor(Float32Array.from({ length: 28 }, (_, i) => Math.sin(i)), [4, 7]);
+      const good = engine.tensor(Int32Array.of(0, 6, 2, 3), [4]);
+      const bad = engine.tensor(Int32Array.of(0, 9, 2, -1), [4]);
+      const other = engine.tensor([1, 2, 3]);
+      // Valid labels: reads pass, and keep passing.
+      const ok = ops.softmaxCrossEntropy(logits, good);
+      check(Number.isFinite((await ok.read())[0]!), 'a valid loss is not finite');
+      // Bad labels: no readback of their own; the next read of anything throws, naming the op, the range and the row.
+      const losses = [1, 2, 3].map(() => ops.softmaxCrossEntropy(logits, bad));
+      let err: Error | undefined;
+      try {
+        await other.read();
+      } catch (e) {
+        err = e as Error;
+      }
+      check(err instanceof ShapeError, `expected a ShapeError at the next read, got ${err ? `${err.name}: ${err.message}` : 'none'}`);
+      for (const f of ['softmaxCrossEntropy [4, 7]', 'i32 labels must lie in [0, 7)', '6 were not', 'first at row 1']) check(err!.message.includes(f), `"${err!.message}" does not mention ${f}`);
+      // Reported once: the checks were reset in command order, so the next read is clean.
+      check((await other.read()).length === 3, 'the read after the report failed');
+      // The backward and the temporal loss check theirs too.
+      const dl = engine.ones([1]);
+      const g = ops.softmaxCrossEntropyBackward(dl, logits, bad);
+      await expectReadThrows(g, 'softmaxCrossEntropyBackward [4, 7]', '[0, 7)');
+      const scores = engine.tensor(Float32Array.from({ length: 4 * 3 * 7 }, (_, i) => Math.cos(i)), [4, 3, 7]);
+      const tl = ops.temporalSoftmaxPoolLoss(scores, bad);
+      await expectReadThrows(tl, 'temporalSoftmaxPoolLoss [4, 3, 7]', '[0, 7)', 'first at row 1');
+      [logits, good, bad, other, ok, ...losses, dl, g, scores, tl].forEach((t) => t.dispose());
+    },
+  },
 ];
+
+async function expectReadThrows(t: { read(): Promise<unknown> }, ...fragments: string[]): Promise<void> {
+  let message: string | undefined;
+  try {
+    await t.read();
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  if (message === undefined) throw new Error(`expected the read to throw mentioning ${fragments.join(', ')}`);
+  for (const f of fragments) if (!message.includes(f)) throw new Error(`error "${message}" does not mention "${f}"`);
+}
 
 export const validationSuite: Suite = { name: 'validation', cases };
