@@ -58,7 +58,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   for (var r = r0; r < r1; r++) {
     let o = r * groups + g;
 #if RELU
-    y[o] = max((x[o] - mean) * a + b, {{T}}(0.0));
+    y[o] = relu_{{T}}((x[o] - mean) * a + b);
 #else
     y[o] = (x[o] - mean) * a + b;
 #endif

@@ -44,7 +44,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   grads[groups + g] = s1;
 #else
   let d = s1 / params.count;
-  let v = max(s2 / params.count - d * d, {{T}}(0.0));
+  // Clamped at 0 against rounding, keeping a NaN (a NaN input must not leave a finite variance).
+  let v = relu_{{T}}(s2 / params.count - d * d);
   let mean = x[g] + d;
   saved[g] = mean;
   saved[groups + g] = inverseSqrt(v + params.eps);

@@ -41,7 +41,7 @@ fn store(o: u32, ch: u32, v: f32) {
   var y = v;
   if ((params.flags & 1u) != 0u) { y += bias[ch]; }
   if ((params.flags & 2u) != 0u) { y += residual[o]; }
-  if ((params.flags & 4u) != 0u) { y = max(y, 0.0); }
+  if ((params.flags & 4u) != 0u) { y = relu_f32(y); }
   out[o] = y;
 }
 

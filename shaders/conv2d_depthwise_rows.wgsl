@@ -76,7 +76,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let o = ((n * params.ho + oh) * params.wo + ow) * params.cq + q;
     var y = acc[i] + bv;
     if ((params.flags & 2u) != 0u) { y += residual[o]; }
-    if ((params.flags & 4u) != 0u) { y = max(y, vec4f(0.0)); }
+    if ((params.flags & 4u) != 0u) { y = relu_vec4f(y); }
     out[o] = y;
   }
 }

@@ -30,7 +30,7 @@ fn batch_offsets(bi: u32) -> vec2u {
 
 fn activate(x: vec4f) -> vec4f {
   switch params.act {
-    case 1u: { return max(x, vec4f(0.0)); }
+    case 1u: { return relu_vec4f(x); }
     case 2u: { return 1.0 / (1.0 + exp(-x)); }
     // tanh through exp of a non-positive argument: the builtin overflows to NaN for large |x| on some drivers.
     case 3u: { let e = exp(-2.0 * abs(x)); return sign(x) * (1.0 - e) / (1.0 + e); }

@@ -60,7 +60,11 @@ fn update(i: u32) {
   exp_avg_sq[i] = v;
 #if AMSGRAD
   var vmax = v;
-  if (!first) { vmax = max(max_exp_avg_sq[i], v); }
+  if (!first) {
+    // torch.maximum keeps a NaN (WGSL's max may not): a NaN gradient stays visible in the state.
+    let old = max_exp_avg_sq[i];
+    vmax = select(select(max(old, v), v, isnan_{{T}}(v)), old, isnan_{{T}}(old));
+  }
   max_exp_avg_sq[i] = vmax;
   let denom = sqrt(vmax) / params.bias_correction2_sqrt + params.eps;
 #else

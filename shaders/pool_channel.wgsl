@@ -1,6 +1,7 @@
 // Mean or max over the channels of each pixel of an NHWC tensor: [P = N·H·W, C] → [P] (CBAM's spatial branch).
 // One invocation per pixel walks its row of C values (as vec4s when C % 4 == 0) with independent per-lane
-// accumulators and combines them at the end. MAX also writes the channel of the first maximum (i32).
+// accumulators and combines them at the end. MAX also writes the channel of the first maximum (i32), or of the
+// first NaN.
 struct Params { pixels: u32, groups: u32, scale: f32 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<{{T}}>;
@@ -21,18 +22,21 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var bi = {{I}}(0);
   for (var g = 1u; g < groups; g++) {
     let v = x[base + g];
-    let take = v > best;
+    // NaN propagates and the first NaN stays (torch.max over a dimension).
+    let take = ((v > best) | isnan_{{T}}(v)) & !isnan_{{T}}(best);
     best = select(best, v, take);
     bi = select(bi, {{I}}(i32(g)), take);
   }
 #if VEC4
   // Each component j holds the first maximum among channels ≡ j (mod 4); pick the largest value, ties to
-  // the lowest channel 4·bi[j] + j.
+  // the lowest channel 4·bi[j] + j; a NaN beats every number.
   var m = best.x;
   var c = 4 * bi.x;
   for (var j = 1; j < 4; j++) {
     let cj = 4 * bi[j] + j;
-    if (best[j] > m || (best[j] == m && cj < c)) { m = best[j]; c = cj; }
+    let nj = isnan_f32(best[j]);
+    let nm = isnan_f32(m);
+    if ((nj && (!nm || cj < c)) || (!nm && (best[j] > m || (best[j] == m && cj < c)))) { m = best[j]; c = cj; }
   }
   y[i] = m;
   idx[i] = c;

@@ -2,7 +2,8 @@
 // Invocation i takes channel group i % groups of image n over a chunk of rows (lanes read neighbouring
 // addresses, each lane walks its rows in order). With one chunk per image the result is written directly;
 // otherwise the partials part[n][chunk][group] are folded by the FOLD pass (one invocation per output).
-// MAX keeps the first maximum's row (h·W + w) as an index (I = vec4i or i32); SUM scales by `scale`.
+// MAX keeps the first maximum's row (h·W + w) as an index (I = vec4i or i32), or the last NaN's (NaN propagates,
+// as PyTorch's adaptive max pooling); SUM scales by `scale`.
 struct Params { rows: u32, groups: u32, chunk: u32, chunks: u32, items: u32, scale: f32 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> src: array<{{T}}>;
@@ -31,8 +32,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var bi = src_idx[base];
   for (var k = 1u; k < params.chunks; k++) {
     let v = src[base + k * groups];
-    // Later chunks hold later rows: only a strictly larger value replaces the first maximum.
-    let take = v > best;
+    // Later chunks hold later rows: only a strictly larger value (or a NaN: PyTorch keeps the last) replaces the first maximum.
+    let take = (v > best) | isnan_{{T}}(v);
     best = select(best, v, take);
     bi = select(bi, src_idx[base + k * groups], take);
   }
@@ -55,7 +56,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var bi = {{I}}(i32(r0));
   for (var r = r0 + 1u; r < r1; r++) {
     let v = src[img + r * groups];
-    let take = v > best;
+    let take = (v > best) | isnan_{{T}}(v);
     best = select(best, v, take);
     bi = select(bi, {{I}}(i32(r)), take);
   }

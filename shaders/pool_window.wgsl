@@ -1,7 +1,8 @@
 // Max or average pooling over windows of an NHWC tensor. One invocation per channel group (T = vec4f over 4
 // channels when C % 4 == 0, else f32) and run of `seg` outputs along a row: the index arithmetic (integer
 // divisions, slow on CPU-emulated GPUs) is paid once per run. Backward: pool_window_backward.wgsl.
-// MAX: padding never wins (as PyTorch's −∞ padding); ties keep the first element in window order; INDICES
+// MAX: padding never wins (as PyTorch's −∞ padding); ties keep the first element in window order, a NaN wins
+// (the last one, as PyTorch's `val > max || isnan(val)`); INDICES
 // also writes the winner's flat index ih·W + iw within its image and channel (PyTorch's layout).
 // Average: the divisor counts the window clipped to the padded input (countIncludePad) or to the input.
 struct Params {
@@ -57,7 +58,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     for (var ih = h0; ih < h1; ih++) {
       for (var iw = w0; iw < w1; iw++) {
         let v = x[((img + ih) * params.W + iw) * groups + g];
-        let take = (v > best) | (bi < {{I}}(0));
+        let take = (v > best) | isnan_{{T}}(v) | (bi < {{I}}(0));
         best = select(best, v, take);
         bi = select(bi, {{I}}(i32(ih * params.W + iw)), take);
       }

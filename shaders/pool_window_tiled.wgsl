@@ -71,6 +71,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let v = x[((n * params.H + ihc) * params.W + u32(clamp(iw, 0, i32(params.W) - 1))) * groups + g];
 #if MAX
       let at = {{I}}(ih * i32(params.W) + iw);
+      let v_nan = isnan_{{T}}(v);
 #endif
       for (var oy = 0u; oy < TH; oy++) {
         for (var ox = 0u; ox < TW; ox++) {
@@ -78,7 +79,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
           if (py >= oy * SH && py < oy * SH + KH && px >= ox * SW && px < ox * SW + KW) {
             let t = oy * TW + ox;
 #if MAX
-            let take = ((v > acc[t]) | (bi[t] < {{I}}(0))) & {{B}}(ok);
+            let take = ((v > acc[t]) | v_nan | (bi[t] < {{I}}(0))) & {{B}}(ok);
             acc[t] = select(acc[t], v, take);
             bi[t] = select(bi[t], at, take);
 #else

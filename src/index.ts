@@ -2,7 +2,7 @@
 export { createEngine, describeAdapter, Engine, NO_ADAPTER_HELP, type AdapterReport, type EngineOptions } from './device/engine.js';
 export { GpuError, ShapeError } from './device/errors.js';
 export { busyWaiter, type Waiter, type WaitMode } from './device/waiter.js';
-export type { DType } from './graph/dtype.js';
+export type { DType, HostData } from './graph/dtype.js';
 export { isGradEnabled, noGrad } from './graph/autograd.js';
 export { HostTensor } from './graph/host.js';
 export { keep, tidy } from './graph/scope.js';
@@ -20,8 +20,8 @@ export { Adam, AdamW, adamUpdate, adamUpdateCpu, type AdamBuffers, type AdamOpti
 export { CosineAnnealingWarmRestarts, LRScheduler, ReduceLROnPlateau, StepLR, type LrGroups, type ReduceLROnPlateauOptions } from './optim/schedulers.js';
 export { loadOptimizerState, saveOptimizerState } from './optim/checkpoint.js';
 export {
-  CheckpointMismatchError, checkpointMismatches, decodeSafetensors, encodeSafetensors, engineDTypeOf, loadTensors, parseSafetensorsHeader, safetensorsMetadata, saveTensors, SafetensorsError,
-  type ExpectedTensor, type SafetensorsData, type SafetensorsDType, type SafetensorsEntry, type SafetensorsHeader, type SafetensorsTensorInfo,
+  CheckpointMismatchError, checkpointMismatches, CheckpointValueError, decodeSafetensors, encodeSafetensors, engineDTypeOf, loadTensors, parseSafetensorsHeader, safetensorsMetadata, saveTensors, SafetensorsError,
+  type ExpectedTensor, type LoadTensorsOptions, type SafetensorsData, type SafetensorsDType, type SafetensorsEntry, type SafetensorsHeader, type SafetensorsTensorInfo,
 } from './io/safetensors.js';
 export { Module, type StateEntry, type TorchLayout } from './models/module.js';
 export { Flatten, Layer, Linear, ReLU, Sequential, Sigmoid, Tanh, type LinearOptions } from './models/layers/basic.js';
@@ -31,7 +31,7 @@ export { AdaptiveAvgPool2d, AvgPool2d, GlobalMaxPool2d, MaxPool2d } from './mode
 export { Dropout, LayerNorm } from './models/layers/norm.js';
 export { kaimingUniformDefault, Rng } from './models/random.js';
 export { attentionPenalty, l2Penalty } from './models/losses.js';
-export { loadModule, saveModule } from './models/checkpoint.js';
+export { loadModule, saveModule, type LoadModuleOptions } from './models/checkpoint.js';
 export { M1_ABLATIONS, M1MultiAttentionResNet, type M1Options } from './models/m1-multi-attention.js';
 export { TemporalSoftmaxNet, type TemporalSoftmaxOptions, type TemporalSoftmaxOutput } from './models/m2-temporal-softmax.js';
 export { M3CbamResNet, type M3Options } from './models/m3-cbam.js';

@@ -33,5 +33,10 @@ export function openData(spec: InputSpec, o: DataOptions): DataSplit {
   const common = { root: o.data, size: spec.size, channels: spec.channels, frames: spec.frames === 1 ? undefined : spec.frames, seed: o.seed, ...(o.onNotice ? { onNotice: o.onNotice } : {}) };
   const train = new ImageFolder({ ...common, split: 'train' });
   const test = new ImageFolder({ ...common, split: 'test' });
-  return { train, test, describe: `${o.data}: ${train.size} training clips, ${test.size} held-out clips (split by identity), labels ${train.labels.join(', ')}` };
+  const ids = train.identities;
+  return {
+    train,
+    test,
+    describe: `${o.data}: ${train.size} training clips of ${ids.train} identities, ${test.size} held-out clips of ${ids.test} identities (split by identity, seed ${o.seed}), labels ${train.labels.join(', ')}`,
+  };
 }

@@ -4,7 +4,7 @@
  */
 import { backward as runBackward } from '../graph/autograd.js';
 import { BufferArena, BufferPool, bucketSize, type PoolStats } from '../graph/pool.js';
-import { BYTES_PER_ELEMENT, dtypeOf, typedArrayFor, type AnyTypedArray, type DType } from '../graph/dtype.js';
+import { BYTES_PER_ELEMENT, dtypeOf, toDtypeArray, typedArrayFor, type AnyTypedArray, type DType, type HostData } from '../graph/dtype.js';
 import { checkShape, sizeOf } from '../graph/shape.js';
 import { Storage, Tensor } from '../graph/tensor.js';
 import { add } from '../kernels/elementwise.js';
@@ -13,6 +13,7 @@ import { record, type InputSpec, type Recording } from '../kernels/recording.js'
 import { KernelRuntime } from '../kernels/runtime.js';
 import { VariantChooser, type TuningStore } from '../kernels/variants.js';
 import { fmtShape, GpuError, ShapeError } from './errors.js';
+import { GpuChecks } from './gpu-checks.js';
 import { busyWaiter, InFlight, type Waiter } from './waiter.js';
 
 export interface EngineOptions {
@@ -67,6 +68,8 @@ export class Engine {
   readonly features: ReadonlySet<string>;
   readonly variants: VariantChooser;
   readonly inFlight: InFlight;
+  /** Input checks made by kernels on the GPU (out-of-range label tensors), raised by the next read. */
+  readonly checks: GpuChecks;
   private readonly pool: BufferPool;
   private readonly readPool: BufferPool;
   private destroyed = false;
@@ -87,6 +90,7 @@ export class Engine {
     this.features = new Set(device.features as unknown as Iterable<string>);
     this.inFlight = new InFlight(waiter);
     this.runtime = new KernelRuntime(device, this.inFlight);
+    this.checks = new GpuChecks(device, this.runtime);
     // UNIFORM too: small read-only operands (LayerNorm's γ and β) bind as uniform buffers, whose loads CPU
     // drivers serve as one broadcast where a storage load costs one load per lane.
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -138,15 +142,20 @@ export class Engine {
     return new Tensor(this, new Storage(this, this.acquire(bytes, fresh)), [...shape], dtype);
   }
 
-  /** A tensor holding `data` (copied). `shape` defaults to 1-D. */
-  tensor(data: AnyTypedArray | readonly number[], shape?: readonly number[], dtype?: DType): Tensor {
-    const dt = dtype ?? (ArrayBuffer.isView(data) ? dtypeOf(data) : 'f32');
+  /**
+   * A tensor holding `data` (copied). `shape` defaults to 1-D. The dtype defaults to the array's (see HostData:
+   * Float64Array rounds to f32, small integer arrays widen to i32/u32); integer dtypes refuse values they cannot
+   * hold exactly.
+   */
+  tensor(data: HostData, shape?: readonly number[], dtype?: DType): Tensor {
+    const dt = dtype ?? (ArrayBuffer.isView(data) ? dtypeOf(data, 'tensor') : 'f32');
     const shp = shape ?? [data.length];
     checkShape('tensor', shp);
     if (sizeOf(shp) !== data.length) throw new ShapeError('tensor', `${data.length} values do not fill shape ${fmtShape(shp)} (${sizeOf(shp)} elements)`);
+    const typed = toDtypeArray('tensor', data, dt);
     // Inside a recording, a constant gets a buffer no recorded command has used (see write).
     const t = this.empty(shp, dt, true);
-    this.write(t, data);
+    this.write(t, typed);
     return t;
   }
 
@@ -182,16 +191,16 @@ export class Engine {
     return entry.value as D;
   }
 
-  /** Overwrites a tensor's values from the CPU. */
-  write(t: Tensor, data: AnyTypedArray | readonly number[]): void {
+  /** Overwrites a tensor's values from the CPU (converted as by `tensor`). */
+  write(t: Tensor, data: HostData): void {
     if (this.frozen.has(t.buffer)) throw new ShapeError('write', `${t} is frozen (engine.freeze): its values are final`);
     if (data.length !== t.size) throw new ShapeError('write', `${data.length} values for tensor ${fmtShape(t.shape)} (${t.size} elements)`);
-    let typed: AnyTypedArray;
-    if (ArrayBuffer.isView(data) && dtypeOf(data) === t.dtype && !(data.buffer instanceof SharedArrayBufferCtor)) typed = data;
-    else {
-      // A fresh ArrayBuffer: Dawn's Node binding crashes on views of a SharedArrayBuffer.
-      typed = typedArrayFor(t.dtype, t.size);
-      typed.set(data as ArrayLike<number>);
+    let typed = toDtypeArray('write', data, t.dtype);
+    // A fresh ArrayBuffer: Dawn's Node binding crashes on views of a SharedArrayBuffer.
+    if (typed.buffer instanceof SharedArrayBufferCtor) {
+      const copy = typedArrayFor(t.dtype, t.size);
+      copy.set(typed);
+      typed = copy;
     }
     if (t.size === 0) return;
     this.runtime.assertAlive(`write ${fmtShape(t.shape)}`);
@@ -207,7 +216,10 @@ export class Engine {
     this.device.queue.writeBuffer(t.buffer, 0, typed.buffer, typed.byteOffset, t.size * BYTES_PER_ELEMENT);
   }
 
-  /** Reads a tensor back: submits pending work, copies into a mappable buffer and waits. */
+  /**
+   * Reads a tensor back: submits pending work, copies into a mappable buffer and waits. The GPU input checks
+   * (see GpuChecks) come back in the same mapping: a failed one throws here, naming its op.
+   */
   async read(t: Tensor): Promise<AnyTypedArray> {
     this.runtime.assertAlive(`read ${fmtShape(t.shape)}`);
     const bytes = t.size * BYTES_PER_ELEMENT;
@@ -215,11 +227,14 @@ export class Engine {
       await this.runtime.sync();
       return typedArrayFor(t.dtype, 0);
     }
-    const staging = this.readPool.acquire(bytes);
+    const checkBytes = this.checks.bytes;
+    const total = bytes + checkBytes;
+    const staging = this.readPool.acquire(total);
     this.runtime.copyBuffer(t.buffer, 0, staging, 0, bytes, `read ${fmtShape(t.shape)}`);
+    this.checks.copyInto(staging, bytes);
     this.runtime.flush();
     try {
-      await this.inFlight.track(staging.mapAsync(GPUMapMode.READ, 0, bytes));
+      await this.inFlight.track(staging.mapAsync(GPUMapMode.READ, 0, total));
     } catch (e) {
       // A lost device rejects the mapping with a bare AbortError; its lost promise settles at about the same time.
       await Promise.race([this.device.lost, new Promise((r) => setTimeout(r, 1000))]);
@@ -228,10 +243,13 @@ export class Engine {
       throw e;
     }
     this.runtime.assertAlive(`read ${fmtShape(t.shape)}`);
-    const out = typedArrayFor(t.dtype, staging.getMappedRange(0, bytes).slice(0));
+    const mapped = staging.getMappedRange(0, total);
+    const out = typedArrayFor(t.dtype, mapped.slice(0, bytes));
+    const checks = checkBytes ? new Uint32Array(mapped.slice(bytes, total)) : null;
     staging.unmap();
     this.readPool.release(staging, this.runtime.releaseSerial, this.runtime.completed);
     await this.runtime.checkErrors();
+    if (checks) this.checks.raise(checks);
     return out;
   }
 

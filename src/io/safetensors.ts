@@ -340,19 +340,72 @@ function toEngineArray(name: string, e: SafetensorsEntry): AnyTypedArray {
   }
 }
 
+/** Tensors whose values a loader refuses (NaN weights, a negative variance); lists every problem found. */
+export class CheckpointValueError extends Error {
+  constructor(
+    readonly problems: string[],
+    source?: string,
+  ) {
+    const n = problems.length;
+    super(`${source ? `${source}: ` : ''}the checkpoint holds invalid values (${n} tensor${n === 1 ? '' : 's'}):\n  ${problems.join('\n  ')}`);
+    this.name = 'CheckpointValueError';
+  }
+}
+
+export interface LoadTensorsOptions {
+  /** Refuse NaN and ±Infinity in float tensors (model weights: a damaged file or a diverged run). Default false. */
+  finite?: boolean;
+  /** A check of one tensor's values on the host, before anything is uploaded: a problem, or null when fine. */
+  check?: (name: string, data: AnyTypedArray, shape: readonly number[]) => string | null;
+  /** Names the file in error messages. */
+  source?: string;
+}
+
+/** The first offending element and the count, for value problems: "3 of 64 values are X (first: element 5 = -2)". */
+export function describeBadValues(data: ArrayLike<number>, bad: (v: number) => boolean, what: string): string | null {
+  let count = 0;
+  let first = -1;
+  for (let i = 0; i < data.length; i++) {
+    if (bad(data[i]!)) {
+      if (first < 0) first = i;
+      count++;
+    }
+  }
+  return count ? `${count} of ${data.length} values ${count === 1 ? 'is' : 'are'} ${what} (first: element ${first} = ${data[first]})` : null;
+}
+
 /**
  * Uploads every tensor of a safetensors file. With `expected` (e.g. a model's state dict, or `{shape, dtype}`
  * records), every name, shape and dtype is checked first and all mismatches are reported in one
- * CheckpointMismatchError; nothing is uploaded unless everything matches.
+ * CheckpointMismatchError; then the values (`options.finite`, `options.check`), every problem in one
+ * CheckpointValueError. Nothing is uploaded unless everything passes.
  */
-export function loadTensors(engine: Engine, bytes: Uint8Array, expected?: Record<string, ExpectedTensor>): Record<string, Tensor> {
-  const header = parseSafetensorsHeader(bytes);
-  if (expected) {
-    const problems = checkpointMismatches(header, expected);
-    if (problems.length) throw new CheckpointMismatchError(problems);
+export function loadTensors(engine: Engine, bytes: Uint8Array, expected?: Record<string, ExpectedTensor>, options: LoadTensorsOptions = {}): Record<string, Tensor> {
+  const where = (e: unknown): unknown => {
+    if (options.source && (e instanceof SafetensorsError || e instanceof CheckpointMismatchError)) e.message = `${options.source}: ${e.message}`;
+    return e;
+  };
+  let arrays: (readonly [string, readonly number[], AnyTypedArray])[];
+  try {
+    const header = parseSafetensorsHeader(bytes);
+    if (expected) {
+      const problems = checkpointMismatches(header, expected);
+      if (problems.length) throw new CheckpointMismatchError(problems);
+    }
+    const decoded = decodeSafetensors(bytes);
+    arrays = Object.entries(decoded).map(([name, e]) => [name, e.shape, toEngineArray(name, e)] as const);
+  } catch (e) {
+    throw where(e);
   }
-  const decoded = decodeSafetensors(bytes);
-  const arrays = Object.entries(decoded).map(([name, e]) => [name, e.shape, toEngineArray(name, e)] as const);
+  const problems: string[] = [];
+  for (const [name, shape, data] of arrays) {
+    const found = [
+      options.finite && data instanceof Float32Array ? describeBadValues(data, (v) => !Number.isFinite(v), 'NaN or infinite') : null,
+      options.check?.(name, data, shape) ?? null,
+    ].filter((p): p is string => p !== null);
+    for (const p of found) problems.push(`'${name}' ${fmtShape(shape)}: ${p}`);
+  }
+  if (problems.length) throw new CheckpointValueError(problems, options.source);
   const out: Record<string, Tensor> = {};
   for (const [name, shape, data] of arrays) out[name] = engine.tensor(data, shape);
   return out;

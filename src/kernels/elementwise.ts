@@ -166,7 +166,8 @@ export function activationBackward(dy: Tensor, y: Tensor, activation: 'none' | '
   }
 }
 
-export const relu = unaryOp('relu', 'max(x, 0.0)', (x) => Math.max(x, 0), { uses: 'y', grad: (dy, y) => reluBackward(dy, y!) });
+// NaN-propagating forms from the runtime prelude: WGSL's max/min may drop a NaN operand (IEEE/PyTorch keep it).
+export const relu = unaryOp('relu', 'relu_f32(x)', (x) => Math.max(x, 0), { uses: 'y', grad: (dy, y) => reluBackward(dy, y!) });
 export const sigmoid = unaryOp('sigmoid', '1.0 / (1.0 + exp(-x))', (x) => 1 / (1 + Math.exp(-x)), { uses: 'y', grad: (dy, y) => sigmoidBackward(dy, y!) });
 // tanh via exp of a non-positive argument: WGSL's tanh overflows to NaN for large |x| on some drivers.
 export const tanh = unaryOp('tanh', 'sign(x) * (1.0 - exp(-2.0 * abs(x))) / (1.0 + exp(-2.0 * abs(x)))', Math.tanh, { uses: 'y', grad: (dy, y) => tanhBackward(dy, y!) });
@@ -215,8 +216,8 @@ export const div = binaryOp('div', 'x / y', (x, y) => x / y, (dy, a, b, s, n) =>
     return out;
   }),
 ]);
-export const maximum = binaryOp('maximum', 'max(x, y)', Math.max, (dy, a, b, s, n) => maskedPair(dy, maxMaskA(a, b ?? s), n));
-export const minimum = binaryOp('minimum', 'min(x, y)', Math.min, (dy, a, b, s, n) => maskedPair(dy, minMaskA(a, b ?? s), n));
+export const maximum = binaryOp('maximum', 'max_nan(x, y)', Math.max, (dy, a, b, s, n) => maskedPair(dy, maxMaskA(a, b ?? s), n));
+export const minimum = binaryOp('minimum', 'min_nan(x, y)', Math.min, (dy, a, b, s, n) => maskedPair(dy, minMaskA(a, b ?? s), n));
 export const pow = binaryOp('pow', 'pow_signed(x, y)', powRef, (dy, a, b, s, n) => [
   pick(n[0], () => {
     // d/da a^b = b · a^(b−1)

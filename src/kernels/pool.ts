@@ -6,8 +6,9 @@
  * - global average / max over H×W → [N, C] (reshape to [N, 1, 1, C] is a free view); max indices h·W + w;
  * - mean / max over channels → [N, H, W, 1] (CBAM's spatial branch); max indices are channels;
  * - adaptive average pooling to [N, OH, OW, C] (windows floor(o·H/OH) … ceil((o+1)·H/OH)).
- * Ties in max pooling go to the first element in scan order (window row-major; channels ascending). NaN is
- * not propagated by the max kernels.
+ * Ties in max pooling go to the first element in scan order (window row-major; channels ascending). NaN
+ * propagates as in PyTorch: window and global max take the last NaN (`val > max || isnan(val)`), the max over
+ * channels the first (torch.max over a dimension).
  *
  * Every backward is a gather (each input element sums what it received), so there are no atomics. Kernels
  * read 4 channels as a vec4 when C % 4 == 0. The forward ops are differentiable under autograd (the max ones
@@ -200,7 +201,7 @@ function maxPoolRef(p: WindowPlan, x: HostTensor): { y: HostTensor; indices: Hos
               const iw = ow * p.sw - p.pw + kx;
               if (iw < 0 || iw >= W) continue;
               const v = x.data[((n * H + ih) * W + iw) * C + c]!;
-              if (bi < 0 || v > best) {
+              if (bi < 0 || v > best || Number.isNaN(v)) {
                 best = v;
                 bi = ih * W + iw;
               }
@@ -426,7 +427,7 @@ function globalRef(p: GlobalPlan, x: HostTensor, max: boolean): { y: HostTensor;
       for (let r = 0; r < rows; r++) {
         const v = x.data[(n * rows + r) * C + c]!;
         s += v;
-        if (bi < 0 || v > best) {
+        if (bi < 0 || v > best || Number.isNaN(v)) {
           best = v;
           bi = r;
         }
@@ -575,7 +576,7 @@ function channelRef(p: ChannelPlan, x: HostTensor, max: boolean): { y: HostTenso
     for (let c = 0; c < p.C; c++) {
       const v = x.data[i * p.C + c]!;
       s += v;
-      if (bi < 0 || v > best) {
+      if (bi < 0 || (!Number.isNaN(best) && (v > best || Number.isNaN(v)))) {
         best = v;
         bi = c;
       }

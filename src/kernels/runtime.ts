@@ -49,6 +49,15 @@ const PRELUDE = /* wgsl */ `
 fn flat_workgroup(wid: vec3u, nwg: vec3u) -> u32 { return wid.x + nwg.x * (wid.y + nwg.y * wid.z); }
 // Texel t of a linear texture (linear-texture.ts): x = t mod 1024, y = ⌊t / 1024⌋ mod 8192, layer ⌊t / 2²³⌋.
 fn linear_texel(t: u32) -> vec3u { return vec3u(t & 1023u, (t >> 10u) & 8191u, t >> 23u); }
+// NaN propagation (IEEE 754 maximum/minimum, PyTorch): WGSL's max/min/clamp may return the non-NaN operand. The
+// test reads the bit pattern, as compilers may fold x != x to false. Suffixes name the type, so that a shader
+// templated on T calls relu_{{T}} / isnan_{{T}}.
+fn isnan_f32(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+fn isnan_vec4f(x: vec4f) -> vec4<bool> { return (bitcast<vec4u>(x) & vec4u(0x7fffffffu)) > vec4u(0x7f800000u); }
+fn relu_f32(x: f32) -> f32 { return select(max(x, 0.0), x, isnan_f32(x)); }
+fn relu_vec4f(x: vec4f) -> vec4f { return select(max(x, vec4f(0.0)), x, isnan_vec4f(x)); }
+fn max_nan(a: f32, b: f32) -> f32 { return select(select(max(a, b), b, isnan_f32(b)), a, isnan_f32(a)); }
+fn min_nan(a: f32, b: f32) -> f32 { return select(select(min(a, b), b, isnan_f32(b)), a, isnan_f32(a)); }
 `;
 
 const DISPATCHES_PER_SUBMIT = 16;

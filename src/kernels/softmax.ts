@@ -4,8 +4,9 @@
  *
  * Every kernel is one pass per line of the axis (shaders/softmax.wgsl): an online (max, Σexp) scan — stable for
  * logits like ±1e4 and rows of any length — then a write scan. Labels live on the GPU, so a label out of
- * [0, classes) cannot throw there: its row's loss and gradient become NaN, and so does the batch mean. Labels
- * given as an array are checked on the host first and throw a ShapeError naming the row.
+ * [0, classes) cannot throw there: its row's loss and gradient become NaN, and so does the batch mean, and a
+ * check on the GPU makes the next read throw a ShapeError naming the op (engine.checks). Labels given as an
+ * array are checked on the host first and throw a ShapeError naming the row.
  */
 import type { Engine } from '../device/engine.js';
 import { assert, fmtShape } from '../device/errors.js';
@@ -242,13 +243,19 @@ export function checkLabelsArg(op: string, labels: LabelMeta, rows: number, clas
   }
 }
 
-/** The labels as a GPU binding, uploading host arrays (the upload is freed once the submit completes). */
-export function labelsBinding(engine: Engine, labels: Labels): { binding: Binding; release(): void } {
+/**
+ * The labels as a GPU binding, uploading host arrays (the upload is freed once the submit completes). With
+ * `check`, a label tensor's range is checked on the GPU and a value outside [0, classes) is raised by the next
+ * read, naming `check.op` (host arrays were checked already).
+ */
+export function labelsBinding(engine: Engine, labels: Labels, check?: { classes: number; op: string }): { binding: Binding; release(): void } {
   if (!isMeta(labels)) {
     const t = engine.tensor(Int32Array.from(labels), [labels.length], 'i32');
     return { binding: t.binding(), release: () => t.dispose() };
   }
-  return { binding: (labels as Tensor).binding(), release: () => {} };
+  const t = labels as Tensor;
+  if (check) engine.checks.checkLabels(t.binding(), t.size, check.classes, check.op);
+  return { binding: t.binding(), release: () => {} };
 }
 
 export function hostLabels(labels: HostLabels): ArrayLike<number> {
@@ -280,8 +287,8 @@ function runCe(plan: CePlan, logits: Tensor, labels: Labels, withGrad: boolean):
   const rowLoss = engine.empty([plan.rows]);
   const loss = engine.empty([1]);
   const dlogits = withGrad ? engine.empty(logits.shape) : undefined;
-  const lab = labelsBinding(engine, labels);
   const label = `softmaxCrossEntropy ${fmtShape(logits.shape)}`;
+  const lab = labelsBinding(engine, labels, { classes: plan.classes, op: label });
   const bindings = [logits.binding(), lab.binding, rowLoss.binding(), ...(dlogits ? [dlogits.binding()] : [])];
   dispatchLines(engine, 'CE', g, layoutFor(engine, g), bindings, label, { classes: plan.classes, invN: 1 / plan.rows, grad: withGrad });
   engine.runtime.dispatch({
@@ -317,7 +324,7 @@ function ceCpu(plan: CePlan, logits: HostTensor, labels: HostLabels, withGrad: b
 /**
  * Mean over the batch of −log softmax(logits)[label]: logits [N, classes] f32, labels i32 [N] (or a host
  * array, range-checked on the host). Returns a 1-element tensor. A GPU label outside [0, classes) makes the
- * loss NaN (the kernel cannot throw).
+ * loss NaN and the next read throw, naming this op.
  */
 export const softmaxCrossEntropy = defineOp<[logits: Tensor, labels: Labels], CePlan>({
   name: 'softmaxCrossEntropy',
@@ -347,7 +354,7 @@ export const softmaxCrossEntropyBackward = defineOp<[dloss: Tensor, logits: Tens
   gpu(plan, dloss, logits, labels) {
     const engine = logits.engine;
     const dx = engine.empty(logits.shape);
-    const lab = labelsBinding(engine, labels);
+    const lab = labelsBinding(engine, labels, { classes: plan.classes, op: `softmaxCrossEntropyBackward ${fmtShape(logits.shape)}` });
     const g = ceGeom(plan);
     dispatchLines(engine, 'CE_BWD', g, layoutFor(engine, g), [logits.binding(), lab.binding, dloss.binding(), dx.binding()], `softmaxCrossEntropyBackward ${fmtShape(logits.shape)}`, {
       classes: plan.classes,

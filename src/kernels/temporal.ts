@@ -96,7 +96,7 @@ function launchPool(scores: Tensor, N: number, T: number, E: number, outs: PoolO
   const defines: Record<string, number> = { PROBS: 0, LOGP: 0, COLUMNS: 0, FRAMES: 0, JOINT: 0, LOSS: 0, MEAN: 0 };
   let release = () => {};
   if (outs.loss) {
-    const l = labelsBinding(engine, outs.loss.labels);
+    const l = labelsBinding(engine, outs.loss.labels, { classes: E, op: `temporalSoftmaxPoolLoss ${fmtShape(scores.shape)}` });
     release = l.release;
     bindings.push(l.binding, outs.loss.tensor.binding());
     Object.assign(defines, { LOSS: 1, MEAN: outs.loss.mean ? 1 : 0, B_LOSS: 3 });

@@ -1,11 +1,13 @@
 /**
  * A real FER dataset on disk, laid out as root/<label>/<clip folder of frames | single image> (a CK+ or FER2013
  * export): labels are the folder names, mapped to the models' class order when they name the 7 emotions.
- * Train/test splits are made by identity (the clip folder's or file's name up to the first '_' or '-').
+ * Train/test splits are made by identity (the clip folder's or file's name up to the first '_' or '-'), with a
+ * well-mixed hash (data/split.ts); a folder with a single identity cannot be split and is refused.
  */
 import { readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { clipFromImages } from '../data/resize.js';
+import { splitIdentities } from '../data/split.js';
 import { EMOTIONS, type Clip, type ClipSource } from '../data/types.js';
 import { readImage } from './image-files.js';
 
@@ -45,14 +47,10 @@ interface Entry {
   identity: string;
 }
 
-function hash(s: string, seed: number): number {
-  let h = 2166136261 ^ seed;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
-  return (h >>> 0) / 4294967296;
-}
-
 export class ImageFolder implements ClipSource {
   readonly labels: string[];
+  /** Distinct identities on each side of the split (both sides are also counted for split 'all'). */
+  readonly identities: { train: number; test: number };
   private readonly entries: Entry[];
   private noticed = false;
 
@@ -82,9 +80,15 @@ export class ImageFolder implements ClipSource {
       }
     });
     if (all.length === 0) throw new Error(`${o.root}: no images or clip folders under the label folders`);
-    const frac = o.testFraction ?? 0.2;
-    const isTest = (e: Entry) => hash(e.identity, o.seed ?? 0) < frac;
-    this.entries = o.split === 'all' ? all : all.filter((e) => (o.split === 'test') === isTest(e));
+    const ids = all.map((e) => e.identity);
+    if (o.split === 'all' && new Set(ids).size < 2) {
+      this.identities = { train: new Set(ids).size, test: 0 };
+      this.entries = all;
+      return;
+    }
+    const split = splitIdentities(ids, o.testFraction ?? 0.2, o.seed ?? 0, o.root);
+    this.identities = { train: split.train.size, test: split.test.size };
+    this.entries = o.split === 'all' ? all : all.filter((e) => (o.split === 'test' ? split.test : split.train).has(e.identity));
   }
 
   get size(): number {

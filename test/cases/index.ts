@@ -43,3 +43,7 @@ import { tfjsImportSuite } from './tfjs-import.cases.js';
 suites.push(tfjsImportSuite);
 import { frozenSuite } from './frozen.cases.js';
 suites.push(frozenSuite);
+import { validationSuite } from './validation.cases.js';
+suites.push(validationSuite);
+import { nanSuite } from './nan.cases.js';
+suites.push(nanSuite);

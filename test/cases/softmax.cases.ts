@@ -171,9 +171,12 @@ const cases: Case[] = [
         const wrong = engine.empty([3, 5]);
         expectThrows(() => ops.softmaxBackward(wrong, logits), 'softmaxBackward', '[3, 5]', '[3, 4]');
         wrong.dispose();
-        // On the GPU the bad row's loss and gradient are NaN, so the mean is NaN; good rows keep their gradient.
+        // On the GPU the bad row's loss and gradient are NaN, so the mean is NaN; good rows keep their gradient;
+        // the next read throws, naming the op (engine.checks), and later reads see the values.
         const bad = engine.tensor(Int32Array.from([0, 9, 1]), [3], 'i32');
         const { loss, dlogits } = ops.softmaxCrossEntropyWithGrad(logits, bad);
+        const raised = await loss.read().then(() => '', (e: Error) => e.message);
+        if (!raised.includes('softmaxCrossEntropy [3, 4]') || !raised.includes('row 1')) throw new Error(`the read after bad GPU labels should throw naming the op and row, got '${raised}'`);
         const l = await loss.read();
         const g = await dlogits.read();
         if (!Number.isNaN(l[0])) throw new Error(`loss with an out-of-range label should be NaN, got ${l[0]}`);
