@@ -75,6 +75,7 @@ export {
   gridSampleBackwardGrid,
   gridSampleBackwardInput,
   type GridSampleOptions,
+  type GridSize,
 } from './spatial-transformer.js';
 export {
   frameAttentionPool,

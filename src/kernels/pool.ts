@@ -82,8 +82,11 @@ function types(vec: 1 | 4): { T: string; I: string; B: string; VEC4: number } {
   return vec === 4 ? { T: 'vec4f', I: 'vec4i', B: 'vec4<bool>', VEC4: 1 } : { T: 'f32', I: 'i32', B: 'bool', VEC4: 0 };
 }
 
-function pair(v: Pair): [number, number] {
-  return typeof v === 'number' ? [v, v] : [v[0], v[1]];
+/** n or [h, w]; any other length is refused rather than read as its first two entries. */
+function pair(op: string, what: string, v: Pair): [number, number] {
+  if (typeof v === 'number') return [v, v];
+  assert(Array.isArray(v) && v.length === 2, op, () => `${what} must be a number or [h, w], got ${JSON.stringify(v)}`);
+  return [v[0], v[1]];
 }
 
 // --------------------------------------------------------------------------------- windowed pooling
@@ -110,9 +113,9 @@ function outSize(size: number, k: number, s: number, p: number, ceil: boolean): 
 
 function planWindow(op: string, d: Dims, inputShape: readonly number[], o: AvgPool2dOptions): WindowPlan {
   assert(o && o.kernel !== undefined, op, () => 'options need a kernel size');
-  const [kh, kw] = pair(o.kernel);
-  const [sh, sw] = pair(o.stride ?? o.kernel);
-  const [ph, pw] = pair(o.padding ?? 0);
+  const [kh, kw] = pair(op, 'kernel', o.kernel);
+  const [sh, sw] = pair(op, 'stride', o.stride ?? o.kernel);
+  const [ph, pw] = pair(op, 'padding', o.padding ?? 0);
   const desc = () => `input ${fmtShape(inputShape)}, kernel ${kh}×${kw}, stride ${sh}×${sw}, padding ${ph}×${pw}`;
   assert([kh, kw].every((k) => Number.isInteger(k) && k >= 1), op, () => `kernel sizes must be positive integers (${desc()})`);
   assert([sh, sw].every((s) => Number.isInteger(s) && s >= 1), op, () => `strides must be positive integers (${desc()})`);
@@ -673,7 +676,7 @@ interface AdaptivePlan extends Plan, Dims {
 }
 
 function planAdaptive(op: string, d: Dims, inputShape: readonly number[], size: Pair): AdaptivePlan {
-  const [OH, OW] = pair(size);
+  const [OH, OW] = pair(op, 'output size', size);
   assert([OH, OW].every((s) => Number.isInteger(s) && s >= 1), op, () => `output size must be positive integers, got ${JSON.stringify(size)} for input ${fmtShape(inputShape)}`);
   assert(d.H > 0 && d.W > 0, op, () => `cannot pool an empty image: input ${fmtShape(inputShape)}`);
   return { ...d, shape: [d.N, OH, OW, d.C], dtype: 'f32', OH, OW };

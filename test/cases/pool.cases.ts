@@ -325,6 +325,10 @@ const cases: Case[] = [
       expectThrows(() => ops.globalMaxPool2dBackward(dy, idx, [2, 5, 6, 3]), 'globalMaxPool2dBackward', 'dy', '[2, 3]');
       expectThrows(() => ops.channelMaxBackward(dy, idx, [2, 3, 3, 3]), 'channelMaxBackward', 'dy', '[2, 3, 3, 1]');
       expectThrows(() => ops.globalAvgPool2d(engine.empty([2, 0, 3, 3])), 'globalAvgPool2d', 'empty');
+      // A pair of any other length is refused, not read as its first two entries.
+      expectThrows(() => ops.maxPool2d(x, { kernel: [2, 2, 2] as unknown as [number, number] }), 'maxPool2d', 'kernel must be a number or [h, w]', '[2,2,2]');
+      expectThrows(() => ops.avgPool2d(x, { kernel: 2, stride: [1] as unknown as [number, number] }), 'avgPool2d', 'stride must be a number or [h, w]');
+      expectThrows(() => ops.adaptiveAvgPool2d(x, [2, 2, 3] as unknown as [number, number]), 'adaptiveAvgPool2d', 'output size must be a number or [h, w]');
       [x, flat, dy, dy2, idx, fidx].forEach((t) => t.dispose());
     },
   },
