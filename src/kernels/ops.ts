@@ -46,6 +46,7 @@ export {
   type AvgPool2dOptions,
   type Pair,
   type Pool2dOptions,
+  type PoolPadding,
 } from './pool.js';
 export { aSoftmaxLambda, aSoftmaxLogits, aSoftmaxLogitsBackward, aSoftmaxLoss, aSoftmaxLossWithGrad, aSoftmaxPsi, type ASoftmaxOptions, type LambdaSchedule } from './asoftmax.js';
 export { defineMultiOp, type MultiOp, type MultiPlan } from './multi-op.js';

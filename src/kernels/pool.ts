@@ -1,6 +1,7 @@
 /**
  * Pooling over NHWC activations ([N, H, W, C]), forward and backward, PyTorch semantics:
- * - max pooling (window, stride, padding, ceil mode) with indices: i32, same shape as the output, each the
+ * - max pooling (window, stride, padding — symmetric, per side [top, bottom, left, right] or TF's 'same' —,
+ *   ceil mode) with indices: i32, same shape as the output, each the
  *   flat position ih·W + iw of the winner within its image and channel (PyTorch's `return_indices` layout);
  * - average pooling with `countIncludePad` (default true, as PyTorch);
  * - global average / max over H×W → [N, C] (reshape to [N, 1, 1, C] is a free view); max indices h·W + w;
@@ -43,12 +44,18 @@ const WG = 256;
 
 export type Pair = number | readonly [number, number];
 
+/**
+ * Padding of a pooling window: n on every side, [h, w] (each on both sides), per side [top, bottom, left,
+ * right], or TF's 'same' (output ⌈size/stride⌉, the odd extra row/column at the bottom/right) / 'valid' (none).
+ */
+export type PoolPadding = Pair | readonly [number, number, number, number] | 'same' | 'valid';
+
 export interface Pool2dOptions {
   kernel: Pair;
   /** Default: the kernel size. */
   stride?: Pair;
-  /** Zero (average) or −∞ (max) padding on each side; at most half the window. Default 0. */
-  padding?: Pair;
+  /** Zero (average) or −∞ (max) padding, each side at most half the window. Default 0. */
+  padding?: PoolPadding;
   /** Output size rounds up (PyTorch's ceil_mode; a window starting in the right padding is dropped). */
   ceilMode?: boolean;
 }
@@ -98,38 +105,61 @@ export interface WindowPlan extends Plan, Dims {
   kw: number;
   sh: number;
   sw: number;
-  ph: number;
-  pw: number;
+  /** Padding before (top, left) and after (bottom, right) the rows and columns. */
+  pt: number;
+  pb: number;
+  pl: number;
+  pr: number;
   includePad: boolean;
 }
 
-function outSize(size: number, k: number, s: number, p: number, ceil: boolean): number {
-  const span = size + 2 * p - k;
+function outSize(size: number, k: number, s: number, before: number, after: number, ceil: boolean): number {
+  const span = size + before + after - k;
   let o = (ceil ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
-  // PyTorch: with ceil mode the last window must start inside the input or its left padding.
-  if (ceil && (o - 1) * s >= size + p) o--;
+  // PyTorch: with ceil mode the last window must start inside the input or its leading padding.
+  if (ceil && (o - 1) * s >= size + before) o--;
   return o;
+}
+
+/** [top, bottom, left, right] from a PoolPadding, for an input of h × w. */
+function sides(op: string, padding: PoolPadding, h: number, w: number, k: [number, number], s: [number, number]): number[] {
+  if (padding === 'valid') return [0, 0, 0, 0];
+  if (padding === 'same') {
+    const total = (size: number, kk: number, ss: number) => Math.max((Math.ceil(size / ss) - 1) * ss + kk - size, 0);
+    const [th, tw] = [total(h, k[0], s[0]), total(w, k[1], s[1])];
+    return [th >> 1, th - (th >> 1), tw >> 1, tw - (tw >> 1)];
+  }
+  if (Array.isArray(padding) && padding.length === 4) return [...padding];
+  assert(typeof padding === 'number' || (Array.isArray(padding) && padding.length === 2), op, () => `padding must be n, [h, w], [top, bottom, left, right], 'same' or 'valid', got ${JSON.stringify(padding)}`);
+  const [ph, pw] = pair(op, 'padding', padding as Pair);
+  return [ph, ph, pw, pw];
 }
 
 function planWindow(op: string, d: Dims, inputShape: readonly number[], o: AvgPool2dOptions): WindowPlan {
   assert(o && o.kernel !== undefined, op, () => 'options need a kernel size');
   const [kh, kw] = pair(op, 'kernel', o.kernel);
   const [sh, sw] = pair(op, 'stride', o.stride ?? o.kernel);
-  const [ph, pw] = pair(op, 'padding', o.padding ?? 0);
-  const desc = () => `input ${fmtShape(inputShape)}, kernel ${kh}×${kw}, stride ${sh}×${sw}, padding ${ph}×${pw}`;
+  const [pt, pb, pl, pr] = sides(op, o.padding ?? 0, d.H, d.W, [kh, kw], [sh, sw]);
+  const desc = () => `input ${fmtShape(inputShape)}, kernel ${kh}×${kw}, stride ${sh}×${sw}, padding ${padLabel(pt, pb, pl, pr)}`;
   assert([kh, kw].every((k) => Number.isInteger(k) && k >= 1), op, () => `kernel sizes must be positive integers (${desc()})`);
   assert([sh, sw].every((s) => Number.isInteger(s) && s >= 1), op, () => `strides must be positive integers (${desc()})`);
-  assert([ph, pw].every((p) => Number.isInteger(p) && p >= 0), op, () => `padding must be non-negative integers (${desc()})`);
-  assert(2 * ph <= kh && 2 * pw <= kw, op, () => `padding must be at most half the kernel size (${desc()})`);
-  assert(kh <= d.H + 2 * ph && kw <= d.W + 2 * pw, op, () => `the window is larger than the padded input (${desc()}: padded ${d.H + 2 * ph}×${d.W + 2 * pw})`);
+  assert([pt, pb, pl, pr].every((p) => Number.isInteger(p) && p >= 0), op, () => `padding must be non-negative integers (${desc()})`);
+  assert(2 * Math.max(pt, pb) <= kh && 2 * Math.max(pl, pr) <= kw, op, () => `padding must be at most half the kernel size on each side (${desc()})`);
+  assert(kh <= d.H + pt + pb && kw <= d.W + pl + pr, op, () => `the window is larger than the padded input (${desc()}: padded ${d.H + pt + pb}×${d.W + pl + pr})`);
   const ceil = Boolean(o.ceilMode);
-  const OH = outSize(d.H, kh, sh, ph, ceil);
-  const OW = outSize(d.W, kw, sw, pw, ceil);
-  return { ...d, shape: [d.N, OH, OW, d.C], dtype: 'f32', OH, OW, kh, kw, sh, sw, ph, pw, includePad: o.countIncludePad ?? true };
+  const OH = outSize(d.H, kh, sh, pt, pb, ceil);
+  const OW = outSize(d.W, kw, sw, pl, pr, ceil);
+  return { ...d, shape: [d.N, OH, OW, d.C], dtype: 'f32', OH, OW, kh, kw, sh, sw, pt, pb, pl, pr, includePad: o.countIncludePad ?? true };
 }
 
-function windowUniforms(p: WindowPlan, items: number): Uniforms {
-  return new Uniforms().u32(items, p.groups, p.H, p.W, p.OH, p.OW, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.includePad ? 1 : 0);
+/** h×w when symmetric, else top,bottom,left,right. */
+function padLabel(pt: number, pb: number, pl: number, pr: number): string {
+  return pt === pb && pl === pr ? `${pt}×${pl}` : `[${pt}, ${pb}, ${pl}, ${pr}]`;
+}
+
+/** The shaders' uniform block; `a` and `b` are each kernel's own two launch fields. */
+function windowUniforms(p: WindowPlan, items: number, a: number, b: number): Uniforms {
+  return new Uniforms().u32(items, p.groups, p.H, p.W, p.OH, p.OW, p.kh, p.kw, p.sh, p.sw, p.pt, p.pl, p.includePad ? 1 : 0, a, b, p.pb, p.pr);
 }
 
 /** Invocations wanted per dispatch: enough for every core's SIMD lanes; each walks a run along a row. */
@@ -156,7 +186,7 @@ function launchWindow(p: WindowPlan, x: Tensor, max: boolean, indices: boolean, 
   const y = engine.empty(p.shape);
   const idx = indices ? engine.empty(p.shape, 'i32') : undefined;
   const bindings = [x.binding(), y.binding(), ...(idx ? [idx.binding()] : [])];
-  const desc = `${label} ${fmtShape(x.shape)} k${p.kh}×${p.kw} s${p.sh}×${p.sw} p${p.ph}×${p.pw}`;
+  const desc = `${label} ${fmtShape(x.shape)} k${p.kh}×${p.kw} s${p.sh}×${p.sw} p${padLabel(p.pt, p.pb, p.pl, p.pr)}`;
   const patch = ((TILE - 1) * p.sh + p.kh) * ((TILE - 1) * p.sw + p.kw);
   if (patch <= MAX_PATCH) {
     const tilesW = Math.ceil(p.OW / TILE);
@@ -166,7 +196,7 @@ function launchWindow(p: WindowPlan, x: Tensor, max: boolean, indices: boolean, 
       kernel: kernels.windowTiled,
       defines: { ...types(p.vec), MAX: max ? 1 : 0, INDICES: indices ? 1 : 0, KH: p.kh, KW: p.kw, SH: p.sh, SW: p.sw, TH: TILE, TW: TILE },
       label: desc,
-      uniforms: windowUniforms(p, items).u32(tilesW, tilesH),
+      uniforms: windowUniforms(p, items, tilesW, tilesH),
       bindings,
       grid: Math.ceil(items / WG),
     });
@@ -177,7 +207,7 @@ function launchWindow(p: WindowPlan, x: Tensor, max: boolean, indices: boolean, 
       kernel: kernels.window,
       defines: { ...types(p.vec), MAX: max ? 1 : 0, INDICES: indices ? 1 : 0 },
       label: desc,
-      uniforms: windowUniforms(p, items).u32(r.segs, r.seg),
+      uniforms: windowUniforms(p, items, r.segs, r.seg),
       bindings,
       grid: Math.ceil(items / WG),
     });
@@ -197,10 +227,10 @@ function maxPoolRef(p: WindowPlan, x: HostTensor): { y: HostTensor; indices: Hos
           let best = -Infinity;
           let bi = -1;
           for (let ky = 0; ky < p.kh; ky++) {
-            const ih = oh * p.sh - p.ph + ky;
+            const ih = oh * p.sh - p.pt + ky;
             if (ih < 0 || ih >= H) continue;
             for (let kx = 0; kx < p.kw; kx++) {
-              const iw = ow * p.sw - p.pw + kx;
+              const iw = ow * p.sw - p.pl + kx;
               if (iw < 0 || iw >= W) continue;
               const v = x.data[((n * H + ih) * W + iw) * C + c]!;
               if (bi < 0 || v > best) {
@@ -218,10 +248,10 @@ function maxPoolRef(p: WindowPlan, x: HostTensor): { y: HostTensor; indices: Hos
 
 /** PyTorch's average-pool divisor for output (oh, ow). */
 function avgDivisor(p: WindowPlan, oh: number, ow: number): number {
-  const hs = oh * p.sh - p.ph;
-  const ws = ow * p.sw - p.pw;
-  const he = Math.min(hs + p.kh, p.H + p.ph);
-  const we = Math.min(ws + p.kw, p.W + p.pw);
+  const hs = oh * p.sh - p.pt;
+  const ws = ow * p.sw - p.pl;
+  const he = Math.min(hs + p.kh, p.H + p.pb);
+  const we = Math.min(ws + p.kw, p.W + p.pr);
   if (p.includePad) return (he - hs) * (we - ws);
   return (Math.min(he, p.H) - Math.max(hs, 0)) * (Math.min(we, p.W) - Math.max(ws, 0));
 }
@@ -293,8 +323,8 @@ function launchWindowBackward(p: WindowPlan, dy: Tensor, indices: Tensor | undef
   engine.runtime.dispatch({
     kernel: kernels.windowBackward,
     defines: { ...types(p.vec), MAX: indices ? 1 : 0, BH: bh, BW: bw },
-    label: `${label} ${fmtShape(p.shape)} k${p.kh}×${p.kw} s${p.sh}×${p.sw} p${p.ph}×${p.pw}`,
-    uniforms: windowUniforms(p, items).u32(bwCount, bhCount),
+    label: `${label} ${fmtShape(p.shape)} k${p.kh}×${p.kw} s${p.sh}×${p.sw} p${padLabel(p.pt, p.pb, p.pl, p.pr)}`,
+    uniforms: windowUniforms(p, items, bwCount, bhCount),
     bindings: [dy.binding(), ...(indices ? [indices.binding()] : []), dx.binding()],
     grid: Math.ceil(items / WG),
   });
@@ -331,10 +361,10 @@ export const avgPool2d = defineOp<[x: Tensor, options: AvgPool2dOptions], Window
           for (let c = 0; c < C; c++) {
             let s = 0;
             for (let ky = 0; ky < p.kh; ky++) {
-              const ih = oh * p.sh - p.ph + ky;
+              const ih = oh * p.sh - p.pt + ky;
               if (ih < 0 || ih >= H) continue;
               for (let kx = 0; kx < p.kw; kx++) {
-                const iw = ow * p.sw - p.pw + kx;
+                const iw = ow * p.sw - p.pl + kx;
                 if (iw >= 0 && iw < W) s += x.data[((n * H + ih) * W + iw) * C + c]!;
               }
             }
@@ -358,10 +388,10 @@ export const avgPool2dBackward = defineOp<[dy: Tensor, inputShape: readonly numb
           for (let c = 0; c < C; c++) {
             const g = dy.data[((n * OH + oh) * OW + ow) * C + c]! / avgDivisor(p, oh, ow);
             for (let ky = 0; ky < p.kh; ky++) {
-              const ih = oh * p.sh - p.ph + ky;
+              const ih = oh * p.sh - p.pt + ky;
               if (ih < 0 || ih >= H) continue;
               for (let kx = 0; kx < p.kw; kx++) {
-                const iw = ow * p.sw - p.pw + kx;
+                const iw = ow * p.sw - p.pl + kx;
                 if (iw >= 0 && iw < W) dx.data[((n * H + ih) * W + iw) * C + c] += g;
               }
             }
