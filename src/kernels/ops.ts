@@ -5,20 +5,17 @@ export type { BinaryOp, UnaryOp } from './elementwise.js';
 export { matmul, matmulCpu, matmulKernel, type Activation, type HostMatmulOptions, type MatmulOptions, type MatmulPlan } from './matmul.js';
 export { argmax, max, mean, min, reduceRowsKernel, sum, type ReduceKind, type ReduceOp, type ReducePlan } from './reduce.js';
 export { concat, expand, permute, slice, transpose, transposeKernel, type ConcatPlan, type PermutePlan, type SlicePlan } from './layout.js';
+export { batchNorm2d, batchNorm2dForward, batchNorm2dWithStats, foldBatchNormIntoConv, foldBatchNormIntoConvCpu, type BatchNormOptions } from './batchnorm.js';
 export {
-  batchNorm2d,
   batchNorm2dApply,
   batchNorm2dBackward,
   batchNorm2dBackwardInput,
   batchNorm2dBackwardReduce,
-  batchNorm2dForward,
   batchNorm2dSavedFromRunning,
   batchNorm2dStats,
-  foldBatchNormIntoConv,
-  foldBatchNormIntoConvCpu,
-  type BatchNormOptions,
   type BatchNormApplyOptions,
-} from './batchnorm.js';
+  type BatchNormStatsOptions,
+} from './batchnorm-kernels.js';
 export { checkLabels, logSoftmax, logSoftmaxBackward, softmax, softmaxBackward, softmaxCrossEntropy, softmaxCrossEntropyBackward, softmaxCrossEntropyWithGrad, softmaxKernel, REGISTER_VARIANT as SOFTMAX_REGISTER_VARIANT, type Labels } from './softmax.js';
 export { conv2d, conv2dFused, torchConvWeightToHWIO, type Conv2dOptions, type Conv2dFusedOptions, type ConvGeometryOptions, type Padding } from './conv.js';
 export { conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight } from './conv-backward.js';

@@ -25,7 +25,7 @@ import globalWgsl from '../../shaders/pool_global.wgsl';
 import channelWgsl from '../../shaders/pool_channel.wgsl';
 import adaptiveWgsl from '../../shaders/pool_adaptive.wgsl';
 import broadcastWgsl from '../../shaders/pool_broadcast_backward.wgsl';
-import { nhwc, planColumns } from './batchnorm.js';
+import { nhwc, planColumns } from './batchnorm-kernels.js';
 import { defineMultiOp, type MultiPlan } from './multi-op.js';
 import { defineOp, type Plan } from './op.js';
 import { Uniforms } from './uniforms.js';
