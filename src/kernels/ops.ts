@@ -43,12 +43,13 @@ export {
   type AvgPool2dOptions,
   type Pair,
   type Pool2dOptions,
+  type GlobalPoolOptions,
   type PoolPadding,
 } from './pool.js';
 export { aSoftmaxLambda, aSoftmaxLogits, aSoftmaxLogitsBackward, aSoftmaxLoss, aSoftmaxLossWithGrad, aSoftmaxPsi, type ASoftmaxOptions, type LambdaSchedule } from './asoftmax.js';
 export { defineMultiOp, type MultiOp, type MultiPlan } from './multi-op.js';
 export { sigmoidGate, sigmoidGateBackward, type GateMode } from './gate.js';
-export { LAYER_NORM_EPS, layerNorm, layerNormBackward, layerNormForward, layerNormKernel } from './layernorm.js';
+export { LAYER_NORM_EPS, layerNorm, layerNormBackward, layerNormForward, layerNormKernel, type LayerNormOptions } from './layernorm.js';
 export { dropout, dropoutBackward, pcgHash, type DropoutOptions } from './dropout.js';
 export {
   sdpa,

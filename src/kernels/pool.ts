@@ -4,7 +4,7 @@
  *   ceil mode) with indices: i32, same shape as the output, each the
  *   flat position ih·W + iw of the winner within its image and channel (PyTorch's `return_indices` layout);
  * - average pooling with `countIncludePad` (default true, as PyTorch);
- * - global average / max over H×W → [N, C] (reshape to [N, 1, 1, C] is a free view); max indices h·W + w;
+ * - global average / max over H×W → [N, C], or [N, 1, 1, C] with keepdim; max indices h·W + w;
  * - mean / max over channels → [N, H, W, 1] (CBAM's spatial branch); max indices are channels;
  * - adaptive average pooling to [N, OH, OW, C] (windows floor(o·H/OH) … ceil((o+1)·H/OH)).
  * Ties in max pooling go to the first element in scan order (window row-major; channels ascending). NaN is
@@ -402,12 +402,32 @@ export const avgPool2dBackward = defineOp<[dy: Tensor, inputShape: readonly numb
 
 // ----------------------------------------------------------------------------------- global pooling
 
+export interface GlobalPoolOptions {
+  /** Keep the pooled axes as size 1: [N, 1, 1, C] (PyTorch's keepdim; AdaptiveAvgPool2d(1) in NHWC). Default [N, C]. */
+  keepdim?: boolean;
+}
+
 interface GlobalPlan extends Plan, Dims {}
 
-function planGlobal(op: string, x: TensorMeta): GlobalPlan {
+function planGlobal(op: string, x: TensorMeta, options: GlobalPoolOptions = {}): GlobalPlan {
   const d = dims(op, x);
   assert(d.H * d.W > 0, op, () => `cannot pool an empty image: input ${fmtShape(x.shape)}`);
-  return { ...d, shape: [d.N, d.C], dtype: 'f32' };
+  assert(options !== null && typeof options === 'object', op, () => `options must be { keepdim? }, got ${JSON.stringify(options)}`);
+  return { ...d, shape: options.keepdim ? [d.N, 1, 1, d.C] : [d.N, d.C], dtype: 'f32' };
+}
+
+/** dy of a keepdim pool as the [N, C] the backward kernels take (a view). */
+function flatDy(dy: Tensor): Tensor {
+  return dy.rank === 4 ? dy.reshape([dy.shape[0]!, dy.shape[3]!]) : dy;
+}
+
+function withFlatDy(dy: Tensor, fn: (d: Tensor) => Tensor): Tensor {
+  const d = flatDy(dy);
+  try {
+    return fn(d);
+  } finally {
+    if (d !== dy) d.dispose();
+  }
 }
 
 function launchGlobal(p: GlobalPlan, x: Tensor, max: boolean, label: string): { y: Tensor; indices?: Tensor } {
@@ -470,19 +490,19 @@ function globalRef(p: GlobalPlan, x: HostTensor, max: boolean): { y: HostTensor;
   return { y, indices };
 }
 
-/** Mean over H×W: [N, H, W, C] → [N, C]. */
-export const globalAvgPool2d = defineOp<[x: Tensor], GlobalPlan>({
+/** Mean over H×W: [N, H, W, C] → [N, C] (keepdim: [N, 1, 1, C]). */
+export const globalAvgPool2d = defineOp<[x: Tensor, options?: GlobalPoolOptions], GlobalPlan>({
   name: 'globalAvgPool2d',
-  check: (x) => planGlobal('globalAvgPool2d', x),
+  check: (x, o) => planGlobal('globalAvgPool2d', x, o),
   gpu: (p, x) => launchGlobal(p, x, false, 'globalAvgPool2d').y,
   cpu: (p, x) => globalRef(p, x, false).y,
-  backward: { grad: ({ args }, dy) => [globalAvgPool2dBackward(dy, args[0].shape)] },
+  backward: { grad: ({ args }, dy) => [withFlatDy(dy, (d) => globalAvgPool2dBackward(d, args[0].shape))] },
 });
 
-/** Max over H×W: [N, H, W, C] → [N, C]. */
-export const globalMaxPool2d = defineOp<[x: Tensor], GlobalPlan>({
+/** Max over H×W: [N, H, W, C] → [N, C] (keepdim: [N, 1, 1, C]). */
+export const globalMaxPool2d = defineOp<[x: Tensor, options?: GlobalPoolOptions], GlobalPlan>({
   name: 'globalMaxPool2d',
-  check: (x) => planGlobal('globalMaxPool2d', x),
+  check: (x, o) => planGlobal('globalMaxPool2d', x, o),
   gpu: (p, x) => launchGlobal(p, x, true, 'globalMaxPool2d').y,
   cpu: (p, x) => globalRef(p, x, true).y,
   backward: {
@@ -490,18 +510,18 @@ export const globalMaxPool2d = defineOp<[x: Tensor], GlobalPlan>({
     grad({ saved }, dy) {
       const x = saved[0]!;
       const indices = globalMaxPool2dIndices(x);
-      const dx = globalMaxPool2dBackward(dy, indices, x.shape);
+      const dx = withFlatDy(dy, (d) => globalMaxPool2dBackward(d, indices, x.shape));
       indices.dispose();
       return [dx];
     },
   },
 });
 
-/** Where globalMaxPool2d's values come from: i32 [N, C], h·W + w of the first maximum. */
-export const globalMaxPool2dIndices = defineOp<[x: Tensor], GlobalPlan>({
+/** Where globalMaxPool2d's values come from: i32 [N, C] (keepdim: [N, 1, 1, C]), h·W + w of the first maximum. */
+export const globalMaxPool2dIndices = defineOp<[x: Tensor, options?: GlobalPoolOptions], GlobalPlan>({
   name: 'globalMaxPool2dIndices',
   differentiable: false,
-  check: (x) => ({ ...planGlobal('globalMaxPool2dIndices', x), dtype: 'i32' }),
+  check: (x, o) => ({ ...planGlobal('globalMaxPool2dIndices', x, o), dtype: 'i32' }),
   gpu(p, x) {
     const r = launchGlobal(p, x, true, 'globalMaxPool2dIndices');
     r.y.dispose();
@@ -511,9 +531,9 @@ export const globalMaxPool2dIndices = defineOp<[x: Tensor], GlobalPlan>({
 });
 
 /** globalMaxPool2d's values and indices from one pass (not recorded by autograd). */
-export const globalMaxPool2dWithIndices = defineMultiOp<[x: Tensor], 'y' | 'indices', Pair2<GlobalPlan>>({
+export const globalMaxPool2dWithIndices = defineMultiOp<[x: Tensor, options?: GlobalPoolOptions], 'y' | 'indices', Pair2<GlobalPlan>>({
   name: 'globalMaxPool2dWithIndices',
-  check: (x) => withIndicesPlan(planGlobal('globalMaxPool2dWithIndices', x)),
+  check: (x, o) => withIndicesPlan(planGlobal('globalMaxPool2dWithIndices', x, o)),
   gpu: (p, x) => launchGlobal(p, x, true, 'globalMaxPool2dWithIndices') as { y: Tensor; indices: Tensor },
   cpu: (p, x) => globalRef(p, x, true),
 });

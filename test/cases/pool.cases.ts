@@ -192,6 +192,29 @@ const cases: Case[] = [
     },
   },
   {
+    name: 'global pools with keepdim give [N, 1, 1, C] (same values), differentiable through autograd',
+    async run(engine) {
+      for (const [i, shape] of [[3, 5, 7, 6], [1, 1, 1, 3], [2, 40, 30, 4]].entries()) {
+        const x = distinct(shape, 760 + i);
+        const [N, , , C] = shape as [number, number, number, number];
+        for (const [op, tol] of [[ops.globalAvgPool2d, SUMS], [ops.globalMaxPool2d, EXACT], [ops.globalMaxPool2dIndices, EXACT]] as const) {
+          await checkOp(engine, op, [x, { keepdim: true }], tol);
+          const kept = op.cpu(x, { keepdim: true });
+          const flat = op.cpu(x);
+          if (kept.shape.join() !== `${N},1,1,${C}` || flat.shape.join() !== `${N},${C}`) throw new Error(`${op.opName} keepdim shape [${kept.shape}], plain [${flat.shape}]`);
+          expectClose(kept.data, flat.data, EXACT, `${op.opName} keepdim values`);
+        }
+        const r = await withGpu(engine, [x], ([xt]) => ops.globalMaxPool2dWithIndices(xt!, { keepdim: true }));
+        if (r.y.shape.join() !== `${N},1,1,${C}` || r.indices.shape.join() !== `${N},1,1,${C}`) throw new Error(`globalMaxPool2dWithIndices keepdim [${r.y.shape}] / [${r.indices.shape}]`);
+        await checkPair(r, ops.globalMaxPool2d.cpu(x, { keepdim: true }), ops.globalMaxPool2dIndices.cpu(x, { keepdim: true }), 'globalMaxPool2dWithIndices keepdim');
+      }
+      const x = distinct([2, 4, 3, 5], 770);
+      await autogradCheck(engine, 'globalAvgPool2d keepdim', (t) => ops.globalAvgPool2d(t, { keepdim: true }), [x]);
+      await autogradCheck(engine, 'globalMaxPool2d keepdim', (t) => ops.globalMaxPool2d(t, { keepdim: true }), [x]);
+      expectThrows(() => ops.globalAvgPool2d(engine.empty([2, 3, 3, 4]), 1 as unknown as ops.GlobalPoolOptions), 'globalAvgPool2d', 'options must be { keepdim? }');
+    },
+  },
+  {
     name: 'mean and max over channels match the CPU',
     async run(engine) {
       for (const [i, shape] of [[3, 5, 7, 6], [2, 4, 3, 8], [1, 3, 2, 1], [2, 9, 7, 64]].entries()) {
