@@ -229,7 +229,7 @@ export const aSoftmaxLogitsBackward = defineMultiOp<[df: Tensor, x: Tensor, w: T
   },
 });
 
-/** The A-Softmax loss (1 element, mean over the batch), differentiable through autograd. */
+/** The A-Softmax loss (0-d, mean over the batch), differentiable through autograd. */
 export function aSoftmaxLoss(x: Tensor, w: Tensor, labels: Labels, options?: ASoftmaxOptions): Tensor {
   const f = aSoftmaxLogits(x, w, labels, options);
   const loss = softmaxCrossEntropy(f, labels);
