@@ -1,5 +1,5 @@
-// A-Softmax (SphereFace) logits and their backward. x [N, D], w [D, K] whose columns are normalised on the fly
-// (inv_norm[k] = 1/‖w_k‖). Plain logit f_j = x·ŵ_j = ‖x‖cos θ_j; for the target class
+// A-Softmax (SphereFace) logits and their backward. x [N, D], w [D, K] (or [K, D] with ROWS, nn.Linear's
+// layout) whose class vectors are normalised on the fly (inv_norm[k] = 1/‖w_k‖). Plain logit f_j = x·ŵ_j = ‖x‖cos θ_j; for the target class
 //   f_y = (λ·‖x‖cos θ_y + ‖x‖ψ(θ_y)) / (1 + λ),  ψ(θ) = (−1)^k cos(mθ) − 2k,  k = ⌊mθ/π⌋ (from the detached angle),
 // with cos(mθ) = T_m(cos θ) (Chebyshev), so dψ/dcos θ = (−1)^k m U_{m−1}(cos θ) has no 1/sin θ.
 // Modes: WNORM (inv_norm per column), LOGITS (f), STATS (per-row backward coefficients), DX, DW.
@@ -44,6 +44,15 @@ struct Params { n: u32, d: u32, k: u32, m: u32, a: f32, b: f32, use_labels: u32 
 const PI = 3.14159265358979;
 const TINY = 1e-12;
 
+// Where w[d, k] (and dw's) lives: [D, K], or [K, D] with ROWS.
+fn widx(d: u32, k: u32) -> u32 {
+#if ROWS
+  return k * params.d + d;
+#else
+  return d * params.k + k;
+#endif
+}
+
 #if WNORM
 #else
 // The row's target class, or -1 when there is none (no labels, or a label out of range: left unmargined; the
@@ -83,7 +92,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let k = flat_workgroup(wid, nwg) * 64u + lid;
   if (k >= params.k) { return; }
   var s = 0.0;
-  for (var d = 0u; d < params.d; d++) { let v = w[d * params.k + k]; s += v * v; }
+  for (var d = 0u; d < params.d; d++) { let v = w[widx(d, k)]; s += v * v; }
   inv_norm[k] = 1.0 / max(sqrt(s), TINY);
 #endif
 #if LOGITS
@@ -96,7 +105,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var xx = 0.0;
   for (var d = 0u; d < params.d; d++) {
     let xv = x[row * params.d + d];
-    dot += xv * w[d * params.k + k];
+    dot += xv * w[widx(d, k)];
     xx += xv * xv;
   }
   var fv = dot * inv_norm[k];
@@ -117,7 +126,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var xx = 0.0;
   for (var d = 0u; d < params.d; d++) {
     let xv = x[row * params.d + d];
-    dot += xv * w[d * params.k + u32(y)];
+    dot += xv * w[widx(d, u32(y))];
     xx += xv * xv;
   }
   let xn = max(sqrt(xx), TINY);
@@ -136,7 +145,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var acc = 0.0;
   for (var k = 0u; k < params.k; k++) {
     let g = df[row * params.k + k] * select(1.0, st.x, i32(k) == y);
-    acc += g * w[d * params.k + k] * inv_norm[k];
+    acc += g * w[widx(d, k)] * inv_norm[k];
   }
   if (y >= 0) { acc += st.y * df[row * params.k + u32(y)] * x[t]; }
   dx[t] = acc;
@@ -146,8 +155,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   // (dŵ − ŵ(ŵ·dŵ))/‖w‖ needs Σ_d ŵ·dŵ per column, which a second pass (COLFIX) applies.
   let t = flat_workgroup(wid, nwg) * 64u + lid;
   if (t >= params.d * params.k) { return; }
+#if ROWS
+  let k = t / params.d;
+  let d = t - k * params.d;
+#else
   let d = t / params.k;
   let k = t - d * params.k;
+#endif
   var acc = 0.0;
   for (var row = 0u; row < params.n; row++) {
     let y = target_class(row);

@@ -9,6 +9,15 @@ struct Params { d: u32, k: u32 }
 
 var<workgroup> red: array<f32, 64>;
 
+// Where w[d, k] (and dw's) lives: [D, K], or [K, D] with ROWS (nn.Linear's layout).
+fn widx(d: u32, k: u32) -> u32 {
+#if ROWS
+  return k * params.d + d;
+#else
+  return d * params.k + k;
+#endif
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
   let lid = local_id.x;
@@ -16,7 +25,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   if (k >= params.k) { return; }
   let inv = inv_norm[k];
   var acc = 0.0;
-  for (var d = lid; d < params.d; d += 64u) { acc += w[d * params.k + k] * inv * dw[d * params.k + k]; }
+  for (var d = lid; d < params.d; d += 64u) { acc += w[widx(d, k)] * inv * dw[widx(d, k)]; }
   red[lid] = acc;
   for (var s = 32u; s > 0u; s = s / 2u) {
     workgroupBarrier();
@@ -25,7 +34,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   workgroupBarrier();
   let dot = red[0];
   for (var d = lid; d < params.d; d += 64u) {
-    let i = d * params.k + k;
+    let i = widx(d, k);
     dw[i] = (dw[i] - w[i] * inv * dot) * inv;
   }
 }

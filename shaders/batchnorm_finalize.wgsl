@@ -1,7 +1,8 @@
 // Per channel group (T = vec4f or f32): folds batchnorm_reduce's partials into the saved statistics
 // saved = [mean; 1/sqrt(var + eps)] ([2, C]) and, with RUNNING, updates the running statistics in place
 // (PyTorch: running = (1 − momentum)·running + momentum·stat, with the unbiased variance);
-// BWD folds backward partials into [dgamma; dbeta]; EVAL makes `saved` from the running statistics.
+// BWD folds backward partials into [dgamma; dbeta]; EVAL makes `saved` from the running statistics;
+// VARIANCE also writes the biased batch variance (what the batch is normalised with) at binding B_VAR.
 struct Params { groups: u32, chunks: u32, count: f32, eps: f32, momentum: f32, unbias: f32 }
 @group(0) @binding(0) var<uniform> params: Params;
 #if EVAL
@@ -20,6 +21,9 @@ struct Params { groups: u32, chunks: u32, count: f32, eps: f32, momentum: f32, u
 #if RUNNING
 @group(0) @binding(4) var<storage, read_write> rmean: array<{{T}}>;
 @group(0) @binding(5) var<storage, read_write> rvar: array<{{T}}>;
+#endif
+#if VARIANCE
+@group(0) @binding({{B_VAR}}) var<storage, read_write> variance: array<{{T}}>;
 #endif
 #endif
 #endif
@@ -49,6 +53,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let mean = x[g] + d;
   saved[g] = mean;
   saved[groups + g] = inverseSqrt(v + params.eps);
+#if VARIANCE
+  variance[g] = v;
+#endif
 #if RUNNING
   let m = params.momentum;
   rmean[g] = (1.0 - m) * rmean[g] + m * mean;

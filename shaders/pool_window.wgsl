@@ -8,8 +8,9 @@
 struct Params {
   items: u32, groups: u32, H: u32, W: u32,
   OH: u32, OW: u32, kh: u32, kw: u32,
-  sh: u32, sw: u32, ph: u32, pw: u32,
+  sh: u32, sw: u32, pt: u32, pl: u32,   // padding before the rows / columns (top, left)
   include_pad: u32, segs: u32, seg: u32,
+  pb: u32, pr: u32,                    // padding after them (bottom, right)
 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<{{T}}>;
@@ -20,10 +21,10 @@ struct Params {
 
 // Average pooling's divisor for the window at output (oh, ow).
 fn divisor(oh: u32, ow: u32) -> f32 {
-  let hs = i32(oh * params.sh) - i32(params.ph);
-  let ws = i32(ow * params.sw) - i32(params.pw);
-  var he = min(hs + i32(params.kh), i32(params.H + params.ph));
-  var we = min(ws + i32(params.kw), i32(params.W + params.pw));
+  let hs = i32(oh * params.sh) - i32(params.pt);
+  let ws = i32(ow * params.sw) - i32(params.pl);
+  var he = min(hs + i32(params.kh), i32(params.H + params.pb));
+  var we = min(ws + i32(params.kw), i32(params.W + params.pr));
   if (params.include_pad != 0u) { return f32((he - hs) * (we - ws)); }
   he = min(he, i32(params.H));
   we = min(we, i32(params.W));
@@ -42,13 +43,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   p /= params.segs;
   let oh = p % params.OH;
   let n = p / params.OH;
-  let hs = i32(oh * params.sh) - i32(params.ph);
+  let hs = i32(oh * params.sh) - i32(params.pt);
   let h0 = u32(max(hs, 0));
   let h1 = u32(min(hs + i32(params.kh), i32(params.H)));
   let img = n * params.H;
   let ow_end = min((sg + 1u) * params.seg, params.OW);
   for (var ow = sg * params.seg; ow < ow_end; ow++) {
-    let ws = i32(ow * params.sw) - i32(params.pw);
+    let ws = i32(ow * params.sw) - i32(params.pl);
     let w0 = u32(max(ws, 0));
     let w1 = u32(min(ws + i32(params.kw), i32(params.W)));
     let o = ((n * params.OH + oh) * params.OW + ow) * groups + g;

@@ -6,8 +6,9 @@
 struct Params {
   items: u32, groups: u32, H: u32, W: u32,
   OH: u32, OW: u32, kh: u32, kw: u32,
-  sh: u32, sw: u32, ph: u32, pw: u32,
+  sh: u32, sw: u32, pt: u32, pl: u32,   // padding before the rows / columns (top, left)
   include_pad: u32, bw_count: u32, bh_count: u32,
+  pb: u32, pr: u32,                    // padding after them (bottom, right)
 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> dy: array<{{T}}>;
@@ -30,10 +31,10 @@ fn first_window(i: u32, k: u32, s: u32, p: u32) -> u32 {
 fn end_window(last: u32, s: u32, p: u32, out: u32) -> u32 { return min((last + p) / s + 1u, out); }
 
 fn divisor(oh: u32, ow: u32) -> f32 {
-  let hs = i32(oh * params.sh) - i32(params.ph);
-  let ws = i32(ow * params.sw) - i32(params.pw);
-  var he = min(hs + i32(params.kh), i32(params.H + params.ph));
-  var we = min(ws + i32(params.kw), i32(params.W + params.pw));
+  let hs = i32(oh * params.sh) - i32(params.pt);
+  let ws = i32(ow * params.sw) - i32(params.pl);
+  var he = min(hs + i32(params.kh), i32(params.H + params.pb));
+  var we = min(ws + i32(params.kw), i32(params.W + params.pr));
   if (params.include_pad != 0u) { return f32((he - hs) * (we - ws)); }
   he = min(he, i32(params.H));
   we = min(we, i32(params.W));
@@ -54,10 +55,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let n = p / params.bh_count;
   let h0 = by * BH;
   let w0 = bx * BW;
-  let oh0 = first_window(h0, params.kh, params.sh, params.ph);
-  let ow0 = first_window(w0, params.kw, params.sw, params.pw);
-  let oh1 = end_window(min(h0 + BH, params.H) - 1u, params.sh, params.ph, params.OH);
-  let ow1 = end_window(min(w0 + BW, params.W) - 1u, params.sw, params.pw, params.OW);
+  let oh0 = first_window(h0, params.kh, params.sh, params.pt);
+  let ow0 = first_window(w0, params.kw, params.sw, params.pl);
+  let oh1 = end_window(min(h0 + BH, params.H) - 1u, params.sh, params.pt, params.OH);
+  let ow1 = end_window(min(w0 + BW, params.W) - 1u, params.sw, params.pl, params.OW);
   var acc: array<{{T}}, BH * BW>;
   for (var j = 0u; j < BH * BW; j++) { acc[j] = {{T}}(0.0); }
   for (var oh = oh0; oh < oh1; oh++) {
@@ -74,8 +75,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       }
 #else
       let q = d / divisor(oh, ow);
-      let hs = i32(oh * params.sh) - i32(params.ph) - i32(h0);
-      let ws = i32(ow * params.sw) - i32(params.pw) - i32(w0);
+      let hs = i32(oh * params.sh) - i32(params.pt) - i32(h0);
+      let ws = i32(ow * params.sw) - i32(params.pl) - i32(w0);
       for (var y = 0u; y < BH; y++) {
         for (var x = 0u; x < BW; x++) {
           let inside = i32(y) >= hs && i32(y) < hs + i32(params.kh) && i32(x) >= ws && i32(x) < ws + i32(params.kw);

@@ -6,8 +6,9 @@
 struct Params {
   items: u32, groups: u32, H: u32, W: u32,
   OH: u32, OW: u32, kh: u32, kw: u32,
-  sh: u32, sw: u32, ph: u32, pw: u32,
+  sh: u32, sw: u32, pt: u32, pl: u32,   // padding before the rows / columns (top, left)
   include_pad: u32, tiles_w: u32, tiles_h: u32,
+  pb: u32, pr: u32,                    // padding after them (bottom, right)
 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<{{T}}>;
@@ -26,10 +27,10 @@ const PH = (TH - 1u) * SH + KH;
 const PW = (TW - 1u) * SW + KW;
 
 fn divisor(oh: u32, ow: u32) -> f32 {
-  let hs = i32(oh * SH) - i32(params.ph);
-  let ws = i32(ow * SW) - i32(params.pw);
-  var he = min(hs + i32(KH), i32(params.H + params.ph));
-  var we = min(ws + i32(KW), i32(params.W + params.pw));
+  let hs = i32(oh * SH) - i32(params.pt);
+  let ws = i32(ow * SW) - i32(params.pl);
+  var he = min(hs + i32(KH), i32(params.H + params.pb));
+  var we = min(ws + i32(KW), i32(params.W + params.pr));
   if (params.include_pad != 0u) { return f32((he - hs) * (we - ws)); }
   he = min(he, i32(params.H));
   we = min(we, i32(params.W));
@@ -51,8 +52,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let oh0 = ty * TH;
   let ow0 = tx * TW;
   // Top-left input position of the patch (may lie in the padding).
-  let hs = i32(oh0 * SH) - i32(params.ph);
-  let ws = i32(ow0 * SW) - i32(params.pw);
+  let hs = i32(oh0 * SH) - i32(params.pt);
+  let ws = i32(ow0 * SW) - i32(params.pl);
   var acc: array<{{T}}, TH * TW>;
 #if MAX
   var bi: array<{{I}}, TH * TW>;

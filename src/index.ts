@@ -28,7 +28,8 @@ export { Flatten, Layer, Linear, ReLU, Sequential, Sigmoid, Tanh, type LinearOpt
 export { Conv2d, type Conv2dLayerOptions } from './models/layers/conv.js';
 export { BatchNorm2d, type BatchNorm2dOptions } from './models/layers/batchnorm.js';
 export { AdaptiveAvgPool2d, AvgPool2d, GlobalMaxPool2d, MaxPool2d } from './models/layers/pool.js';
-export { Dropout, LayerNorm } from './models/layers/norm.js';
+export { Dropout, LayerNorm, type LayerNormLayerOptions } from './models/layers/norm.js';
+export { ASoftmaxLinear, type ASoftmaxLinearOptions } from './models/layers/asoftmax.js';
 export { kaimingUniformDefault, Rng } from './models/random.js';
 export { attentionPenalty, l2Penalty } from './models/losses.js';
 export { loadModule, saveModule, type LoadModuleOptions } from './models/checkpoint.js';

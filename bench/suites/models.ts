@@ -210,7 +210,7 @@ async function tfResNet(tf: Tf, net: ResNet18Backbone): Promise<{ run(x: TfTenso
     return v;
   };
   type Bn = { g: TfTensor; b: TfTensor; m: TfTensor; v: TfTensor };
-  const bnOf = async (l: { weight: Tensor; bias: Tensor; runningMean: Tensor; runningVar: Tensor }): Promise<Bn> => ({ g: await get(l.weight), b: await get(l.bias), m: await get(l.runningMean), v: await get(l.runningVar) });
+  const bnOf = async (l: { weight?: Tensor | undefined; bias?: Tensor | undefined; runningMean: Tensor; runningVar: Tensor }): Promise<Bn> => ({ g: await get(l.weight!), b: await get(l.bias!), m: await get(l.runningMean), v: await get(l.runningVar) });
   const stemW = await get(net.stem.conv.weight);
   const stemBn = await bnOf(net.stem.bn);
   const blocks: { stride: number; w1: TfTensor; bn1: Bn; w2: TfTensor; bn2: Bn; ds: { w: TfTensor; bn: Bn } | null }[] = [];

@@ -4,6 +4,10 @@
  * originals). `backward()` walks the nodes in reverse topological order, runs each rule (which launches the
  * backward kernels), accumulates gradients, and frees each node's saved tensors as soon as it has run.
  * Nodes are reference-counted: disposing the last tensor that leads to a node frees its saved tensors too.
+ *
+ * A node may have several outputs (a fused op returning, say, attention output and weights): each output
+ * tensor knows its slot, gradients reaching any of them are gathered per slot, and the rule runs once with
+ * all of them (null for an output nothing depended on), returning every input's gradient in one call.
  */
 import { fmtShape, ShapeError } from '../device/errors.js';
 import { keep } from './scope.js';
@@ -30,8 +34,14 @@ export function noGrad<R>(fn: () => R): R {
 /** Computes the gradients of the node's inputs from the gradient of its output; null for inputs without one. */
 export type BackwardFn = (dy: Tensor) => (Tensor | null)[];
 
+/**
+ * The rule of a node with several outputs: the gradient of each output in slot order (null where none reached
+ * it; at least one is given) → the gradients of the inputs, null for inputs without one.
+ */
+export type MultiBackwardFn = (dys: readonly (Tensor | null)[]) => (Tensor | null)[];
+
 export class GradNode {
-  private refs = 1; // the output tensor
+  private refs: number; // one per output tensor
   private freed = false;
 
   constructor(
@@ -39,11 +49,15 @@ export class GradNode {
     /** The tensor inputs, in argument order: the original tensors (for leaves' `.grad`) and whether each needs a gradient. */
     readonly inputs: readonly Tensor[],
     readonly needsGrad: readonly boolean[],
-    /** Creator nodes of the inputs (held while this node lives). */
+    /** Creator nodes of the inputs (held while this node lives), and which of each creator's outputs the input is. */
     readonly parents: readonly (GradNode | null)[],
-    private backwardFn: BackwardFn | null,
+    readonly parentSlots: readonly number[],
+    private backwardFn: MultiBackwardFn | null,
     private saved: Tensor[],
+    /** Shapes of the outputs, in slot order. */
+    readonly outputShapes: readonly (readonly number[])[],
   ) {
+    this.refs = outputShapes.length;
     for (const p of parents) p?.ref();
   }
 
@@ -57,9 +71,9 @@ export class GradNode {
     for (const p of this.parents) p?.unref();
   }
 
-  run(dy: Tensor): (Tensor | null)[] {
+  run(dys: readonly (Tensor | null)[]): (Tensor | null)[] {
     if (!this.backwardFn) throw new Error(`backward through ${this.opName} a second time: its saved tensors were freed after the first backward`);
-    const grads = this.backwardFn(dy);
+    const grads = this.backwardFn(dys);
     this.release();
     return grads;
   }
@@ -85,13 +99,30 @@ export function record(
   save: readonly Tensor[],
   makeBackward: (saved: Tensor[]) => BackwardFn,
 ): void {
-  if (!recording) return;
+  recordMulti(opName, inputs, [out], save, (saved) => {
+    const fn = makeBackward(saved);
+    return (dys) => fn(dys[0]!);
+  });
+}
+
+/**
+ * Records one node for several outputs (slot i = outs[i]); the rule receives all their gradients at once.
+ * Outputs that can carry no gradient (indices) are left out of `outs`.
+ */
+export function recordMulti(
+  opName: string,
+  inputs: readonly Tensor[],
+  outs: readonly Tensor[],
+  save: readonly Tensor[],
+  makeBackward: (saved: Tensor[]) => MultiBackwardFn,
+): void {
+  if (!recording || outs.length === 0) return;
   const needsGrad = inputs.map((t) => t.requiresGrad);
   if (!needsGrad.some(Boolean)) return;
   // Saved aliases belong to the node, not to any tidy scope that is open now.
   const saved = save.map((t) => keep(t.detach()));
-  const node = new GradNode(opName, inputs, needsGrad, inputs.map((t) => t.gradNode), makeBackward(saved), saved);
-  out.attachGrad(node);
+  const node = new GradNode(opName, inputs, needsGrad, inputs.map((t) => t.gradNode), inputs.map((t) => t.gradSlot), makeBackward(saved), saved, outs.map((t) => t.shape));
+  outs.forEach((t, i) => t.attachGrad(node, i));
 }
 
 /** Adds `g` into `acc` (disposing both inputs) — gradients of a tensor used several times. */
@@ -105,33 +136,44 @@ export function backward(root: Tensor, dy: Tensor, accumulate: Accumulate): void
   if (!root.gradNode) throw new ShapeError('backward', `tensor ${fmtShape(root.shape)} was not computed from tensors that require a gradient (or was computed under noGrad)`);
   if (dy.shape.join() !== root.shape.join()) throw new ShapeError('backward', `gradient ${fmtShape(dy.shape)} does not match tensor ${fmtShape(root.shape)}`);
   const order = topoOrder(root.gradNode);
-  const pending = new Map<GradNode, Tensor>([[root.gradNode, dy]]);
+  // Per node, the gradient gathered so far for each of its outputs.
+  const pending = new Map<GradNode, (Tensor | null)[]>();
+  const add = (node: GradNode, slot: number, g: Tensor) => {
+    let slots = pending.get(node);
+    if (!slots) pending.set(node, (slots = node.outputShapes.map(() => null)));
+    const acc = slots[slot];
+    slots[slot] = acc ? accumulate(acc, g) : g;
+  };
+  add(root.gradNode, root.gradSlot, dy);
   const prev = recording;
   recording = false;
   try {
     for (const node of order) {
-      const g = pending.get(node);
-      if (!g) continue;
+      const gs = pending.get(node);
+      if (!gs) continue;
       pending.delete(node);
-      const grads = node.run(g);
-      g.dispose();
+      let grads: (Tensor | null)[];
+      try {
+        grads = node.run(gs);
+      } finally {
+        gs.forEach((g) => g?.dispose());
+      }
       grads.forEach((gi, i) => {
         if (!gi) return;
         if (!node.needsGrad[i]) return gi.dispose();
         const input = node.inputs[i]!;
         const parent = node.parents[i];
-        if (gi.shape.join() !== input.shape.join()) throw new Error(`backward of ${node.opName}: gradient ${fmtShape(gi.shape)} for input ${fmtShape(input.shape)}`);
-        if (parent) {
-          const acc = pending.get(parent);
-          pending.set(parent, acc ? accumulate(acc, gi) : gi);
-        } else {
-          input.accumulateGrad(gi, accumulate);
+        if (gi.shape.join() !== input.shape.join()) {
+          gi.dispose();
+          throw new Error(`backward of ${node.opName}: gradient ${fmtShape(gi.shape)} for input ${i} ${fmtShape(input.shape)}`);
         }
+        if (parent) add(parent, node.parentSlots[i]!, gi);
+        else input.accumulateGrad(gi, accumulate);
       });
     }
   } finally {
     recording = prev;
-    for (const g of pending.values()) g.dispose();
+    for (const gs of pending.values()) gs.forEach((g) => g?.dispose());
   }
 }
 

@@ -30,8 +30,9 @@ export class Tensor {
   readonly size: number;
   /** Whether gradients flow to this tensor: set on leaves (parameters), derived for op outputs. */
   private needsGrad = false;
-  /** The node that computed this tensor, when it was recorded for autograd. */
+  /** The node that computed this tensor, when it was recorded for autograd, and which of its outputs this is. */
   private node: GradNode | null = null;
+  private slot = 0;
   /** The accumulated gradient of a leaf after `backward()`. */
   grad: Tensor | null = null;
 
@@ -60,9 +61,15 @@ export class Tensor {
     return this.node;
   }
 
-  /** @internal Called by autograd when an op records this tensor as its output. */
-  attachGrad(node: GradNode): void {
+  /** Which output of its node this tensor is (0 for single-output ops). */
+  get gradSlot(): number {
+    return this.slot;
+  }
+
+  /** @internal Called by autograd when an op records this tensor as its output `slot`. */
+  attachGrad(node: GradNode, slot = 0): void {
     this.node = node;
+    this.slot = slot;
     this.needsGrad = true;
   }
 

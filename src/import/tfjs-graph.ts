@@ -293,36 +293,15 @@ function convLike(depthwise: boolean, fused: boolean): Impl {
   };
 }
 
-/**
- * TF's SAME pooling pads the extra row/column at the bottom/right and ignores the padding (max: −∞, average:
- * in-bounds count). The engine's pools pad symmetrically; the extra bottom/right row is what ceil mode's last,
- * partial window covers, so that case maps exactly and the output size is checked.
- */
+/** TF's SAME pooling pads the odd extra row/column at the bottom/right and ignores the padding (average: in-bounds count). */
 function poolLike(isMax: boolean): Impl {
   return (c) => {
     dataFormat(c);
     const x = c.gpu(c.args[0]!);
-    const [kh, kw] = hw(c, 'ksize');
-    const [sh, sw] = hw(c, 'strides');
     const mode = attrString(c.node, 'padding');
-    const [, h, w] = x.shape as [number, number, number, number];
-    let padding: [number, number] = [0, 0];
-    let ceilMode = false;
-    let want: [number, number];
-    if (mode === 'VALID') want = [Math.floor((h - kh) / sh) + 1, Math.floor((w - kw) / sw) + 1];
-    else if (mode === 'SAME') {
-      want = [Math.ceil(h / sh), Math.ceil(w / sw)];
-      const tot = [Math.max((want[0] - 1) * sh + kh - h, 0), Math.max((want[1] - 1) * sw + kw - w, 0)];
-      padding = [tot[0]! >> 1, tot[1]! >> 1];
-      ceilMode = tot.some((t) => t % 2 === 1);
-    } else throw new TfjsImportError(`node '${c.node.name}' (${c.node.op}) has padding '${mode}'`);
-    const opts = { kernel: [kh, kw] as [number, number], stride: [sh, sw] as [number, number], padding, ceilMode };
-    const y = isMax ? maxPool2d(x, opts) : avgPool2d(x, { ...opts, countIncludePad: false });
-    if (y.shape[1] !== want[0] || y.shape[2] !== want[1]) {
-      y.dispose();
-      throw new TfjsImportError(`node '${c.node.name}' (${c.node.op}): ${mode} padding for input ${fmtShape(x.shape)}, window ${kh}×${kw}, stride ${sh}×${sw} needs asymmetric padding the engine's pools do not express`);
-    }
-    return y;
+    if (mode !== 'SAME' && mode !== 'VALID') throw new TfjsImportError(`node '${c.node.name}' (${c.node.op}) has padding '${mode}'`);
+    const opts = { kernel: hw(c, 'ksize'), stride: hw(c, 'strides'), padding: mode === 'SAME' ? ('same' as const) : ('valid' as const) };
+    return isMax ? maxPool2d(x, opts) : avgPool2d(x, { ...opts, countIncludePad: false });
   };
 }
 

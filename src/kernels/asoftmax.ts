@@ -1,6 +1,7 @@
 /**
  * A-Softmax (SphereFace, Liu et al. 2017; used by ../shared/papers/002_f3b0ec73f664feaa.txt eq. 3):
- * logits from features x [N, D] and class weights w [D, K] whose columns are L2-normalised in every call,
+ * logits from features x [N, D] and class weights w — [D, K] by default (SphereFace's AngleLinear), or
+ * [K, D] with `weightLayout: 'classes-features'` (nn.Linear's) — whose class vectors are L2-normalised in every call,
  * no bias: f_j = x·ŵ_j = ‖x‖cos θ_j, except the target class, which gets the angular margin
  *   f_y = (λ‖x‖cos θ_y + ‖x‖ψ(θ_y)) / (1 + λ),   ψ(θ) = (−1)^k cos(mθ) − 2k  for θ ∈ [kπ/m, (k+1)π/m],
  * with integer margin m ≥ 1 (m = 1: plain normalised-weight softmax) and λ ≥ 0 the annealing weight of the
@@ -23,10 +24,14 @@ const kernel = { name: 'asoftmax', code: asoftmaxWgsl };
 const colfixKernel = { name: 'asoftmax_colfix', code: colfixWgsl };
 
 export interface ASoftmaxOptions {
-  /** Integer angular margin m ≥ 1 (default 4, SphereFace's). */
+  /** Integer angular margin m ≥ 1 (default 4), SphereFace's / AngleLinear's `m`. */
+  m?: number;
+  /** The same margin under its long name (give `m` or `margin`, not two different values). */
   margin?: number;
   /** Annealing weight λ ≥ 0 (default 0: the full margin). */
   lambda?: number;
+  /** w as [D, classes] ('features-classes', default: SphereFace's AngleLinear) or [classes, D] ('classes-features': nn.Linear's). */
+  weightLayout?: 'features-classes' | 'classes-features';
 }
 
 type LabelsArg = Labels | null;
@@ -39,22 +44,34 @@ interface ASoftmaxPlan extends Plan {
   /** f_y = a·‖x‖cos θ + b·‖x‖ψ(θ). */
   a: number;
   b: number;
+  /** w is [K, D] (one row per class). */
+  rows: boolean;
+}
+
+/** Offset of w[d, k] (and dw's) in either layout. */
+function widx(p: ASoftmaxPlan, d: number, k: number): number {
+  return p.rows ? k * p.d + d : d * p.k + k;
 }
 
 function planFor(op: string, x: TensorMeta, w: TensorMeta, labels: TensorMeta | readonly number[] | Int32Array | null, options: ASoftmaxOptions = {}): ASoftmaxPlan {
-  const m = options.margin ?? 4;
+  assert(options.m === undefined || options.margin === undefined || options.m === options.margin, op, () => `m (${options.m}) and margin (${options.margin}) name the same option; give one`);
+  const m = options.m ?? options.margin ?? 4;
   const lambda = options.lambda ?? 0;
-  assert(Number.isInteger(m) && m >= 1, op, () => `margin must be an integer ≥ 1, got ${m}`);
+  const layout = options.weightLayout ?? 'features-classes';
+  assert(Number.isInteger(m) && m >= 1, op, () => `margin m must be an integer ≥ 1, got ${m}`);
   assert(Number.isFinite(lambda) && lambda >= 0, op, () => `lambda must be a finite number ≥ 0, got ${lambda}`);
+  assert(layout === 'features-classes' || layout === 'classes-features', op, () => `weightLayout must be 'features-classes' ([D, classes]) or 'classes-features' ([classes, D]), got '${String(layout)}'`);
+  const rows = layout === 'classes-features';
   for (const [t, what] of [[x, 'x'], [w, 'w']] as const) assert(t.dtype === 'f32', op, () => `${what} must be f32, got ${t.dtype} ${fmtShape(t.shape)}`);
   assert(x.shape.length === 2, op, () => `x must be [N, D] features, got ${fmtShape(x.shape)}`);
-  assert(w.shape.length === 2, op, () => `w must be [D, classes], got ${fmtShape(w.shape)}`);
+  const want = rows ? '[classes, D]' : '[D, classes]';
+  assert(w.shape.length === 2, op, () => `w must be ${want} (weightLayout '${layout}'), got ${fmtShape(w.shape)}`);
   const [n, d] = x.shape as [number, number];
-  const [dw, k] = w.shape as [number, number];
-  assert(dw === d, op, () => `x ${fmtShape(x.shape)} and w ${fmtShape(w.shape)}: the feature sizes ${d} and ${dw} differ`);
+  const [dw, k] = (rows ? [w.shape[1], w.shape[0]] : w.shape) as [number, number];
+  assert(dw === d, op, () => `x ${fmtShape(x.shape)} and w ${fmtShape(w.shape)} (${want}, weightLayout '${layout}'): the feature sizes ${d} and ${dw} differ`);
   assert(k > 0 && d > 0, op, () => `w ${fmtShape(w.shape)} needs at least one feature and one class`);
   if (labels !== null) checkLabelsArg(op, labels, n, k);
-  return { shape: [n, k], dtype: 'f32', n, d, k, m, a: lambda / (1 + lambda), b: 1 / (1 + lambda) };
+  return { shape: [n, k], dtype: 'f32', n, d, k, m, a: lambda / (1 + lambda), b: 1 / (1 + lambda), rows };
 }
 
 function uniforms(p: ASoftmaxPlan, useLabels: boolean): Uniforms {
@@ -64,7 +81,7 @@ function uniforms(p: ASoftmaxPlan, useLabels: boolean): Uniforms {
 /** 1/‖w_k‖ per column, on the GPU. */
 function invNorms(p: ASoftmaxPlan, w: Tensor): Tensor {
   const inv = w.engine.empty([p.k]);
-  w.engine.runtime.dispatch({ kernel, defines: { WNORM: 1 }, label: `aSoftmax column norms ${fmtShape(w.shape)}`, uniforms: uniforms(p, false), bindings: [w.binding(), inv.binding()], grid: Math.ceil(p.k / 64) });
+  w.engine.runtime.dispatch({ kernel, defines: { WNORM: 1, ROWS: p.rows ? 1 : 0 }, label: `aSoftmax column norms ${fmtShape(w.shape)}`, uniforms: uniforms(p, false), bindings: [w.binding(), inv.binding()], grid: Math.ceil(p.k / 64) });
   return inv;
 }
 
@@ -99,7 +116,7 @@ function cpuGeom(p: ASoftmaxPlan, x: HostTensor, w: HostTensor, labels: HostTens
   const lab = labels === null ? null : hostLabels(labels);
   const wInv = Array.from({ length: p.k }, (_, k) => {
     let s = 0;
-    for (let d = 0; d < p.d; d++) s += w.data[d * p.k + k]! ** 2;
+    for (let d = 0; d < p.d; d++) s += w.data[widx(p, d, k)]! ** 2;
     return 1 / Math.max(Math.sqrt(s), 1e-12);
   });
   const xn: number[] = [];
@@ -111,7 +128,7 @@ function cpuGeom(p: ASoftmaxPlan, x: HostTensor, w: HostTensor, labels: HostTens
     xn.push(Math.sqrt(s));
     for (let k = 0; k < p.k; k++) {
       let v = 0;
-      for (let d = 0; d < p.d; d++) v += x.data[r * p.d + d]! * w.data[d * p.k + k]!;
+      for (let d = 0; d < p.d; d++) v += x.data[r * p.d + d]! * w.data[widx(p, d, k)]!;
       dot.push(v * wInv[k]!);
     }
     const y = lab ? lab[r]! : -1;
@@ -133,7 +150,7 @@ export const aSoftmaxLogits = defineOp<[x: Tensor, w: Tensor, labels: LabelsArg,
     const lab = labelsFor(x, labels);
     engine.runtime.dispatch({
       kernel,
-      defines: { LOGITS: 1 },
+      defines: { LOGITS: 1, ROWS: p.rows ? 1 : 0 },
       label: `aSoftmaxLogits ${fmtShape(x.shape)}x${fmtShape(w.shape)} m=${p.m}`,
       uniforms: uniforms(p, labels !== null),
       bindings: [x.binding(), w.binding(), inv.binding(), lab.binding, f.binding()],
@@ -185,10 +202,11 @@ export const aSoftmaxLogitsBackward = defineMultiOp<[df: Tensor, x: Tensor, w: T
     const dx = engine.empty(x.shape);
     const dw = engine.empty(w.shape);
     const common = [x.binding(), w.binding(), inv.binding(), lab.binding];
-    engine.runtime.dispatch({ kernel, defines: { STATS: 1 }, label: `${label} (row terms)`, uniforms: u, bindings: [...common, stats.binding()], grid: Math.ceil(p.n / 64) });
-    engine.runtime.dispatch({ kernel, defines: { DX: 1 }, label: `${label} (dx)`, uniforms: u, bindings: [df.binding(), ...common, stats.binding(), dx.binding()], grid: Math.ceil((p.n * p.d) / 64) });
-    engine.runtime.dispatch({ kernel, defines: { DW: 1 }, label: `${label} (dŵ)`, uniforms: u, bindings: [df.binding(), x.binding(), lab.binding, stats.binding(), dw.binding()], grid: Math.ceil((p.d * p.k) / 64) });
-    engine.runtime.dispatch({ kernel: colfixKernel, label: `${label} (dw)`, uniforms: new Uniforms().u32(p.d, p.k), bindings: [w.binding(), inv.binding(), dw.binding()], grid: p.k });
+    const ROWS = p.rows ? 1 : 0;
+    engine.runtime.dispatch({ kernel, defines: { STATS: 1, ROWS }, label: `${label} (row terms)`, uniforms: u, bindings: [...common, stats.binding()], grid: Math.ceil(p.n / 64) });
+    engine.runtime.dispatch({ kernel, defines: { DX: 1, ROWS }, label: `${label} (dx)`, uniforms: u, bindings: [df.binding(), ...common, stats.binding(), dx.binding()], grid: Math.ceil((p.n * p.d) / 64) });
+    engine.runtime.dispatch({ kernel, defines: { DW: 1, ROWS }, label: `${label} (dŵ)`, uniforms: u, bindings: [df.binding(), x.binding(), lab.binding, stats.binding(), dw.binding()], grid: Math.ceil((p.d * p.k) / 64) });
+    engine.runtime.dispatch({ kernel: colfixKernel, defines: { ROWS }, label: `${label} (dw)`, uniforms: new Uniforms().u32(p.d, p.k), bindings: [w.binding(), inv.binding(), dw.binding()], grid: p.k });
     lab.release();
     inv.dispose();
     stats.dispose();
@@ -212,7 +230,7 @@ export const aSoftmaxLogitsBackward = defineMultiOp<[df: Tensor, x: Tensor, w: T
       for (let k = 0; k < p.k; k++) {
         const gk = df.data[r * p.k + k]! * (k === y ? coefG : 1);
         for (let d = 0; d < p.d; d++) {
-          dx.data[r * p.d + d] += gk * w.data[d * p.k + k]! * g.wInv[k]!;
+          dx.data[r * p.d + d] += gk * w.data[widx(p, d, k)]! * g.wInv[k]!;
           dwHat[d * p.k + k] += gk * x.data[r * p.d + d]!;
         }
       }
@@ -222,14 +240,14 @@ export const aSoftmaxLogitsBackward = defineMultiOp<[df: Tensor, x: Tensor, w: T
     for (let k = 0; k < p.k; k++) {
       const inv = g.wInv[k]!;
       let dot = 0;
-      for (let d = 0; d < p.d; d++) dot += w.data[d * p.k + k]! * inv * dwHat[d * p.k + k]!;
-      for (let d = 0; d < p.d; d++) dw.data[d * p.k + k] = (dwHat[d * p.k + k]! - w.data[d * p.k + k]! * inv * dot) * inv;
+      for (let d = 0; d < p.d; d++) dot += w.data[widx(p, d, k)]! * inv * dwHat[d * p.k + k]!;
+      for (let d = 0; d < p.d; d++) dw.data[widx(p, d, k)] = (dwHat[d * p.k + k]! - w.data[widx(p, d, k)]! * inv * dot) * inv;
     }
     return { dx, dw };
   },
 });
 
-/** The A-Softmax loss (1 element, mean over the batch), differentiable through autograd. */
+/** The A-Softmax loss (0-d, mean over the batch), differentiable through autograd. */
 export function aSoftmaxLoss(x: Tensor, w: Tensor, labels: Labels, options?: ASoftmaxOptions): Tensor {
   const f = aSoftmaxLogits(x, w, labels, options);
   const loss = softmaxCrossEntropy(f, labels);

@@ -578,9 +578,11 @@ function refuseMaskGrad(op: string, options: SdpaOptions | undefined): void {
 /** softmax(scale·Q·Kᵀ + mask)·V: q [B, H, n, d], k [B, H, m, d], v [B, H, m, dv] → [B, H, n, dv]. */
 export const sdpa: Op<SdpaArgs, SdpaPlan> = defineOp<SdpaArgs, SdpaPlan>({
   name: 'sdpa',
-  check: (q, k, v, options) => checkSdpa('sdpa', q, k, v, options),
+  check(q, k, v, options) {
+    refuseMaskGrad('sdpa', options as SdpaOptions | undefined);
+    return checkSdpa('sdpa', q, k, v, options);
+  },
   gpu(plan, q, k, v, options) {
-    refuseMaskGrad('sdpa', options);
     const engine = q.engine;
     return (engine.variants.pick(sdpaKernel).run(engine, { plan, q, k, v, mask: options?.mask }) as Tensor);
   },

@@ -1,6 +1,7 @@
 /**
- * LayerNorm over the last axis with affine γ, β ([C] each): y = (x − mean)/√(var + eps)·γ + β, biased variance,
- * eps 1e-5 by default (PyTorch's). One kernel per row pass (shaders/layernorm.wgsl; thread- or workgroup-per-row
+ * LayerNorm over the trailing axes `normalizedShape` (default: the last axis) with affine γ, β shaped like them
+ * (either may be left out: 1 and 0, PyTorch's elementwise_affine=False): y = (x − mean)/√(var + eps)·γ + β, biased
+ * variance, eps 1e-5 by default (PyTorch's). Rows are the leading axes flattened, columns the normalised ones. One kernel per row pass (shaders/layernorm.wgsl; thread- or workgroup-per-row
  * like softmax); the backward's γ/β gradients are column sums over rows, done in row chunks and then summed
  * (shaders/layernorm_params.wgsl).
  */
@@ -30,12 +31,19 @@ interface LnProblem {
   beta: Tensor;
 }
 
+export interface LayerNormOptions {
+  /** The trailing axes normalised over, as PyTorch's normalized_shape (γ and β take this shape); default the last axis. */
+  normalizedShape?: number | readonly number[];
+  /** Added to the variance; default 1e-5. */
+  eps?: number;
+}
+
 /** Thread- vs workgroup-per-row for medium shapes, measured on 1024 rows of 1000. */
 export const layerNormKernel: TunableKernel<LnProblem> = registerTunable<LnProblem>({
   name: 'layerNorm',
   variants: [
-    { name: THREAD_VARIANT, supported: () => true, run: (_e, p) => runForward(planFor('layerNorm', p.x, p.gamma, p.beta, LAYER_NORM_EPS), p.x, p.gamma, p.beta, false, 'thread').y },
-    { name: WORKGROUP_VARIANT, supported: () => true, run: (_e, p) => runForward(planFor('layerNorm', p.x, p.gamma, p.beta, LAYER_NORM_EPS), p.x, p.gamma, p.beta, false, 'workgroup').y },
+    { name: THREAD_VARIANT, supported: () => true, run: (_e, p) => runForward(planFor('layerNorm', p.x, p.gamma, p.beta, {}), p.x, p.gamma, p.beta, false, 'thread').y },
+    { name: WORKGROUP_VARIANT, supported: () => true, run: (_e, p) => runForward(planFor('layerNorm', p.x, p.gamma, p.beta, {}), p.x, p.gamma, p.beta, false, 'workgroup').y },
   ],
   sample(engine) {
     const x = engine.tensor(new Float32Array(1024 * 1000).map((_, i) => Math.sin(i)), [1024, 1000]);
@@ -49,18 +57,35 @@ interface LnPlan extends Plan {
   rows: number;
   cols: number;
   eps: number;
+  /** The normalised trailing axes (γ's and β's shape). */
+  normShape: readonly number[];
 }
 
-function planFor(op: string, x: TensorMeta, gamma: TensorMeta, beta: TensorMeta | null, eps: number): LnPlan {
-  for (const [t, what] of [[x, 'x'], [gamma, 'gamma'], ...(beta ? [[beta, 'beta'] as const] : [])] as const) assert(t.dtype === 'f32', op, () => `${what} must be f32, got ${t.dtype} ${fmtShape(t.shape)}`);
+function planFor(op: string, x: TensorMeta, gamma: TensorMeta | undefined, beta: TensorMeta | undefined, options: LayerNormOptions = {}): LnPlan {
+  assert(options !== null && typeof options === 'object', op, () => `options must be { normalizedShape?, eps? }, got ${JSON.stringify(options)} (eps is an option, not a positional argument)`);
+  const given = [[x, 'x'], ...(gamma ? [[gamma, 'gamma'] as const] : []), ...(beta ? [[beta, 'beta'] as const] : [])] as const;
+  for (const [t, what] of given) assert(t.dtype === 'f32', op, () => `${what} must be f32, got ${t.dtype} ${fmtShape(t.shape)}`);
   assert(x.shape.length >= 1, op, () => `x must have at least one axis, got ${fmtShape(x.shape)}`);
-  const cols = x.shape[x.shape.length - 1]!;
-  assert(cols > 0, op, () => `the normalised (last) axis of x ${fmtShape(x.shape)} is empty`);
-  for (const [t, what] of [[gamma, 'gamma'], ...(beta ? [[beta, 'beta'] as const] : [])] as const) {
-    assert(t.shape.length === 1 && t.shape[0] === cols, op, () => `${what} must be [${cols}] for x ${fmtShape(x.shape)}, got ${fmtShape(t.shape)}`);
+  const ns = options.normalizedShape;
+  const normShape = ns === undefined ? [x.shape[x.shape.length - 1]!] : typeof ns === 'number' ? [ns] : [...ns];
+  const k = normShape.length;
+  const trailing = x.shape.slice(x.shape.length - k);
+  assert(k >= 1 && k <= x.shape.length && normShape.every((d, i) => d === trailing[i]), op, () => `normalizedShape ${fmtShape(normShape)} must be the trailing axes of x ${fmtShape(x.shape)} (1 to ${x.shape.length} of them)`);
+  const cols = sizeOf(normShape);
+  assert(cols > 0, op, () => `the normalised axes ${fmtShape(normShape)} of x ${fmtShape(x.shape)} are empty`);
+  for (const [t, what] of given.slice(1)) {
+    assert(t.shape.join() === normShape.join(), op, () => `${what} must be ${fmtShape(normShape)} (normalizedShape) for x ${fmtShape(x.shape)}, got ${fmtShape(t.shape)}`);
   }
+  const eps = options.eps ?? LAYER_NORM_EPS;
   assert(Number.isFinite(eps) && eps > 0, op, () => `eps must be a positive number, got ${eps}`);
-  return { shape: x.shape, dtype: 'f32', rows: sizeOf(x.shape) / cols, cols, eps };
+  return { shape: x.shape, dtype: 'f32', rows: sizeOf(x.shape) / cols, cols, eps, normShape };
+}
+
+/** γ and β for a launch: the given ones, or ones / zeros; `done` frees the stand-ins. */
+function affineOrIdentity(engine: Engine, p: LnPlan, gamma: Tensor | undefined, beta: Tensor | undefined): { gamma: Tensor; beta: Tensor; done(): void } {
+  const g = gamma ?? engine.ones([p.cols]);
+  const b = beta ?? engine.zeros([p.cols]);
+  return { gamma: g, beta: b, done: () => [g !== gamma ? g : null, b !== beta ? b : null].forEach((t) => t?.dispose()) };
 }
 
 function layoutFor(engine: Engine, p: LnPlan): LineLayout {
@@ -102,19 +127,21 @@ function regSize(len: number): number {
   return len <= 4 ? 4 : len <= 8 ? 8 : len <= 16 ? 16 : 0;
 }
 
-function statsShape(x: TensorMeta): number[] {
-  return x.shape.slice(0, -1);
+/** One statistic per row: x's shape without the normalised axes. */
+function statsShape(p: LnPlan): number[] {
+  return p.shape.slice(0, p.shape.length - p.normShape.length);
 }
 
-function runForward(p: LnPlan, x: Tensor, gamma: Tensor, beta: Tensor, save: boolean, layout?: LineLayout): { y: Tensor; mean?: Tensor; invstd?: Tensor } {
+function runForward(p: LnPlan, x: Tensor, gammaArg: Tensor | undefined, betaArg: Tensor | undefined, save: boolean, layout?: LineLayout): { y: Tensor; mean?: Tensor; invstd?: Tensor } {
   const engine = x.engine;
   const y = engine.empty(x.shape);
-  const mean = save ? engine.empty(statsShape(x)) : undefined;
-  const invstd = save ? engine.empty(statsShape(x)) : undefined;
+  const mean = save ? engine.empty(statsShape(p)) : undefined;
+  const invstd = save ? engine.empty(statsShape(p)) : undefined;
   if (p.rows === 0) return { y, mean, invstd };
   const chosen = layout ?? layoutFor(engine, p);
   const l = launch(p, chosen);
-  const affine = paramBindings(engine, p, [gamma, beta]);
+  const params = affineOrIdentity(engine, p, gammaArg, betaArg);
+  const affine = paramBindings(engine, p, [params.gamma, params.beta]);
   const reg = chosen === 'thread' ? regSize(l.len) : 0;
   engine.runtime.dispatch({
     kernel,
@@ -124,6 +151,7 @@ function runForward(p: LnPlan, x: Tensor, gamma: Tensor, beta: Tensor, save: boo
     bindings: [x.binding(), ...affine.bindings, y.binding(), ...(mean && invstd ? [mean.binding(), invstd.binding()] : [])],
     grid: l.grid,
   });
+  params.done();
   return { y, mean, invstd };
 }
 
@@ -142,39 +170,47 @@ function cpuStats(p: LnPlan, x: HostTensor): { mean: Float64Array; invstd: Float
   return { mean, invstd };
 }
 
-function cpuForward(p: LnPlan, x: HostTensor, gamma: HostTensor, beta: HostTensor): { y: HostTensor; mean: HostTensor; invstd: HostTensor } {
+function cpuForward(p: LnPlan, x: HostTensor, gamma: HostTensor | undefined, beta: HostTensor | undefined): { y: HostTensor; mean: HostTensor; invstd: HostTensor } {
   const { mean, invstd } = cpuStats(p, x);
   const y = HostTensor.zeros(x.shape);
   for (let r = 0; r < p.rows; r++) {
     for (let c = 0; c < p.cols; c++) {
       const i = r * p.cols + c;
-      y.data[i] = (x.data[i]! - mean[r]!) * invstd[r]! * gamma.data[c]! + beta.data[c]!;
+      y.data[i] = (x.data[i]! - mean[r]!) * invstd[r]! * (gamma ? gamma.data[c]! : 1) + (beta ? beta.data[c]! : 0);
     }
   }
-  return { y, mean: HostTensor.from(mean, statsShape(x)), invstd: HostTensor.from(invstd, statsShape(x)) };
+  return { y, mean: HostTensor.from(mean, statsShape(p)), invstd: HostTensor.from(invstd, statsShape(p)) };
 }
 
-/** LayerNorm over the last axis of x with γ, β of that axis' size. */
-export const layerNorm = defineOp<[x: Tensor, gamma: Tensor, beta: Tensor, eps?: number], LnPlan>({
+type LnArgs = [x: Tensor, gamma: Tensor | undefined, beta: Tensor | undefined, options?: LayerNormOptions];
+
+/** LayerNorm of x over its trailing axes `normalizedShape` (PyTorch's F.layer_norm), γ and β shaped like them or absent. */
+export const layerNorm = defineOp<LnArgs, LnPlan>({
   name: 'layerNorm',
-  check: (x, gamma, beta, eps = LAYER_NORM_EPS) => planFor('layerNorm', x, gamma, beta, eps),
+  check: (x, gamma, beta, options) => planFor('layerNorm', x, gamma, beta, options),
   gpu: (p, x, gamma, beta) => runForward(p, x, gamma, beta, false).y,
   cpu: (p, x, gamma, beta) => cpuForward(p, x, gamma, beta).y,
   backward: {
-    save: ([x, gamma]) => [x, gamma],
-    grad({ plan, saved }, dy) {
-      const { dx, dgamma, dbeta } = layerNormBackward(dy, saved[0]!, saved[1]!, null, null, plan.eps);
-      return [dx, dgamma, dbeta];
+    save: ([x, gamma]) => [x, ...(gamma ? [gamma] : [])],
+    grad({ plan, args, saved }, dy) {
+      const [, gammaArg, betaArg] = args;
+      const { dx, dgamma, dbeta } = layerNormBackward(dy, saved[0]!, gammaArg ? saved[1] : undefined, null, null, { normalizedShape: plan.normShape, eps: plan.eps });
+      const grads: (Tensor | null)[] = [dx];
+      if (gammaArg) grads.push(dgamma);
+      else dgamma.dispose();
+      if (betaArg) grads.push(dbeta);
+      else dbeta.dispose();
+      return grads;
     },
   },
 });
 
-/** The forward that also returns the per-row mean and 1/√(var + eps) (shape x.shape without its last axis). */
-export const layerNormForward = defineMultiOp<[x: Tensor, gamma: Tensor, beta: Tensor, eps?: number], 'y' | 'mean' | 'invstd', LnPlan & MultiPlan<'y' | 'mean' | 'invstd'>>({
+/** The forward that also returns the per-row mean and 1/√(var + eps) (shape x.shape without the normalised axes). */
+export const layerNormForward = defineMultiOp<LnArgs, 'y' | 'mean' | 'invstd', LnPlan & MultiPlan<'y' | 'mean' | 'invstd'>>({
   name: 'layerNormForward',
-  check(x, gamma, beta, eps = LAYER_NORM_EPS) {
-    const p = planFor('layerNormForward', x, gamma, beta, eps);
-    const stats = { shape: statsShape(x), dtype: 'f32' as const };
+  check(x, gamma, beta, options) {
+    const p = planFor('layerNormForward', x, gamma, beta, options);
+    const stats = { shape: statsShape(p), dtype: 'f32' as const };
     return { ...p, outputs: { y: { shape: x.shape, dtype: 'f32' }, mean: stats, invstd: stats } };
   },
   gpu(p, x, gamma, beta) {
@@ -187,28 +223,29 @@ export const layerNormForward = defineMultiOp<[x: Tensor, gamma: Tensor, beta: T
 type BwdPlan = LnPlan & MultiPlan<'dx' | 'dgamma' | 'dbeta'>;
 
 /**
- * Gradients w.r.t. x, γ and β. `mean`/`invstd` are the forward's saved statistics; pass null for both to
- * recompute them from x (one more read of x), with the forward's eps.
+ * Gradients w.r.t. x, γ and β (dγ, dβ shaped like the normalised axes; γ absent: 1). `mean`/`invstd` are the
+ * forward's saved statistics; pass null for both to recompute them from x (one more read of x), with the
+ * forward's options.
  */
-export const layerNormBackward = defineMultiOp<[dy: Tensor, x: Tensor, gamma: Tensor, mean: Tensor | null, invstd: Tensor | null, eps?: number], 'dx' | 'dgamma' | 'dbeta', BwdPlan>({
+export const layerNormBackward = defineMultiOp<[dy: Tensor, x: Tensor, gamma: Tensor | undefined, mean: Tensor | null, invstd: Tensor | null, options?: LayerNormOptions], 'dx' | 'dgamma' | 'dbeta', BwdPlan>({
   name: 'layerNormBackward',
-  check(dy, x, gamma, mean, invstd, eps = LAYER_NORM_EPS) {
+  check(dy, x, gamma, mean, invstd, options) {
     const op = 'layerNormBackward';
-    const p = planFor(op, x, gamma, null, eps);
+    const p = planFor(op, x, gamma, undefined, options);
     assert(dy.dtype === 'f32' && dy.shape.join() === x.shape.join(), op, () => `dy ${dy.dtype} ${fmtShape(dy.shape)} must be f32 shaped like x ${fmtShape(x.shape)}`);
     assert((mean === null) === (invstd === null), op, () => 'pass both mean and invstd, or neither');
     for (const [t, what] of [[mean, 'mean'], [invstd, 'invstd']] as const) {
       if (t) assert(t.dtype === 'f32' && sizeOf(t.shape) === p.rows, op, () => `${what} must be f32 with one value per row (${p.rows}), got ${t.dtype} ${fmtShape(t.shape)}`);
     }
-    const vec = { shape: gamma.shape, dtype: 'f32' as const };
+    const vec = { shape: p.normShape, dtype: 'f32' as const };
     return { ...p, outputs: { dx: { shape: x.shape, dtype: 'f32' }, dgamma: vec, dbeta: vec } };
   },
-  gpu(p, dy, x, gamma, mean, invstd) {
+  gpu(p, dy, x, gammaArg, mean, invstd) {
     const engine = x.engine;
     const label = `layerNormBackward ${fmtShape(x.shape)}`;
     const dx = engine.empty(x.shape);
-    const dgamma = engine.empty([p.cols]);
-    const dbeta = engine.empty([p.cols]);
+    const dgamma = engine.empty(p.normShape);
+    const dbeta = engine.empty(p.normShape);
     if (p.rows === 0) {
       engine.write(dgamma, new Float32Array(p.cols));
       engine.write(dbeta, new Float32Array(p.cols));
@@ -219,6 +256,7 @@ export const layerNormBackward = defineMultiOp<[dy: Tensor, x: Tensor, gamma: Te
     const s = saved ? invstd : engine.empty([p.rows]);
     const layout = layoutFor(engine, p);
     const l = launch(p, layout);
+    const gamma = gammaArg ?? engine.ones([p.cols]);
     const affine = paramBindings(engine, p, [gamma]);
     engine.runtime.dispatch({
       kernel,
@@ -260,6 +298,7 @@ export const layerNormBackward = defineMultiOp<[dy: Tensor, x: Tensor, gamma: Te
       m.dispose();
       s.dispose();
     }
+    if (gamma !== gammaArg) gamma.dispose();
     return { dx, dgamma, dbeta };
   },
   cpu(p, dy, x, gamma, mean, invstd) {
@@ -274,7 +313,7 @@ export const layerNormBackward = defineMultiOp<[dy: Tensor, x: Tensor, gamma: Te
       let s2 = 0;
       for (let c = 0; c < p.cols; c++) {
         const i = r * p.cols + c;
-        const g = dy.data[i]! * gamma.data[c]!;
+        const g = dy.data[i]! * (gamma ? gamma.data[c]! : 1);
         const xh = (x.data[i]! - m) * is;
         s1 += g;
         s2 += g * xh;
@@ -284,9 +323,9 @@ export const layerNormBackward = defineMultiOp<[dy: Tensor, x: Tensor, gamma: Te
       for (let c = 0; c < p.cols; c++) {
         const i = r * p.cols + c;
         const xh = (x.data[i]! - m) * is;
-        dx.data[i] = is * (dy.data[i]! * gamma.data[c]! - s1 / p.cols - (xh * s2) / p.cols);
+        dx.data[i] = is * (dy.data[i]! * (gamma ? gamma.data[c]! : 1) - s1 / p.cols - (xh * s2) / p.cols);
       }
     }
-    return { dx, dgamma: HostTensor.from(dgamma, gamma.shape), dbeta: HostTensor.from(dbeta, gamma.shape) };
+    return { dx, dgamma: HostTensor.from(dgamma, p.normShape), dbeta: HostTensor.from(dbeta, p.normShape) };
   },
 });

@@ -4,7 +4,7 @@
  * a node with the backward rule when an input requires a gradient.
  */
 import { fmtShape, ShapeError } from '../device/errors.js';
-import { isGradEnabled, record } from '../graph/autograd.js';
+import { isGradEnabled, noGrad, record } from '../graph/autograd.js';
 import type { HostTensor, TensorMeta } from '../graph/host.js';
 import { Tensor } from '../graph/tensor.js';
 
@@ -53,7 +53,8 @@ export function defineOp<A extends unknown[], P extends Plan>(decl: OpDecl<A, P>
     const first = args.find((a): a is Tensor => a instanceof Tensor);
     if (first?.engine.lost) first.engine.runtime.assertAlive(`${decl.name} ${fmtShape(first.shape)}`);
     const plan = decl.check(...(args as unknown as MetaArgs<A>));
-    const out = decl.gpu(plan, ...args);
+    // The launch may call other ops; this op's own node is what autograd records, not theirs.
+    const out = noGrad(() => decl.gpu(plan, ...args));
     if (isGradEnabled() && decl.differentiable !== false) recordOp(decl, plan, args, out);
     return out;
   };

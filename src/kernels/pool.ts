@@ -1,9 +1,10 @@
 /**
  * Pooling over NHWC activations ([N, H, W, C]), forward and backward, PyTorch semantics:
- * - max pooling (window, stride, padding, ceil mode) with indices: i32, same shape as the output, each the
+ * - max pooling (window, stride, padding — symmetric, per side [top, bottom, left, right] or TF's 'same' —,
+ *   ceil mode) with indices: i32, same shape as the output, each the
  *   flat position ih·W + iw of the winner within its image and channel (PyTorch's `return_indices` layout);
  * - average pooling with `countIncludePad` (default true, as PyTorch);
- * - global average / max over H×W → [N, C] (reshape to [N, 1, 1, C] is a free view); max indices h·W + w;
+ * - global average / max over H×W → [N, C], or [N, 1, 1, C] with keepdim; max indices h·W + w;
  * - mean / max over channels → [N, H, W, 1] (CBAM's spatial branch); max indices are channels;
  * - adaptive average pooling to [N, OH, OW, C] (windows floor(o·H/OH) … ceil((o+1)·H/OH)).
  * Ties in max pooling go to the first element in scan order (window row-major; channels ascending). NaN
@@ -25,7 +26,7 @@ import globalWgsl from '../../shaders/pool_global.wgsl';
 import channelWgsl from '../../shaders/pool_channel.wgsl';
 import adaptiveWgsl from '../../shaders/pool_adaptive.wgsl';
 import broadcastWgsl from '../../shaders/pool_broadcast_backward.wgsl';
-import { nhwc, planColumns } from './batchnorm.js';
+import { nhwc, planColumns } from './batchnorm-kernels.js';
 import { defineMultiOp, type MultiPlan } from './multi-op.js';
 import { defineOp, type Plan } from './op.js';
 import { Uniforms } from './uniforms.js';
@@ -44,12 +45,18 @@ const WG = 256;
 
 export type Pair = number | readonly [number, number];
 
+/**
+ * Padding of a pooling window: n on every side, [h, w] (each on both sides), per side [top, bottom, left,
+ * right], or TF's 'same' (output ⌈size/stride⌉, the odd extra row/column at the bottom/right) / 'valid' (none).
+ */
+export type PoolPadding = Pair | readonly [number, number, number, number] | 'same' | 'valid';
+
 export interface Pool2dOptions {
   kernel: Pair;
   /** Default: the kernel size. */
   stride?: Pair;
-  /** Zero (average) or −∞ (max) padding on each side; at most half the window. Default 0. */
-  padding?: Pair;
+  /** Zero (average) or −∞ (max) padding, each side at most half the window. Default 0. */
+  padding?: PoolPadding;
   /** Output size rounds up (PyTorch's ceil_mode; a window starting in the right padding is dropped). */
   ceilMode?: boolean;
 }
@@ -83,8 +90,11 @@ function types(vec: 1 | 4): { T: string; I: string; B: string; VEC4: number } {
   return vec === 4 ? { T: 'vec4f', I: 'vec4i', B: 'vec4<bool>', VEC4: 1 } : { T: 'f32', I: 'i32', B: 'bool', VEC4: 0 };
 }
 
-function pair(v: Pair): [number, number] {
-  return typeof v === 'number' ? [v, v] : [v[0], v[1]];
+/** n or [h, w]; any other length is refused rather than read as its first two entries. */
+function pair(op: string, what: string, v: Pair): [number, number] {
+  if (typeof v === 'number') return [v, v];
+  assert(Array.isArray(v) && v.length === 2, op, () => `${what} must be a number or [h, w], got ${JSON.stringify(v)}`);
+  return [v[0], v[1]];
 }
 
 // --------------------------------------------------------------------------------- windowed pooling
@@ -96,38 +106,61 @@ export interface WindowPlan extends Plan, Dims {
   kw: number;
   sh: number;
   sw: number;
-  ph: number;
-  pw: number;
+  /** Padding before (top, left) and after (bottom, right) the rows and columns. */
+  pt: number;
+  pb: number;
+  pl: number;
+  pr: number;
   includePad: boolean;
 }
 
-function outSize(size: number, k: number, s: number, p: number, ceil: boolean): number {
-  const span = size + 2 * p - k;
+function outSize(size: number, k: number, s: number, before: number, after: number, ceil: boolean): number {
+  const span = size + before + after - k;
   let o = (ceil ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
-  // PyTorch: with ceil mode the last window must start inside the input or its left padding.
-  if (ceil && (o - 1) * s >= size + p) o--;
+  // PyTorch: with ceil mode the last window must start inside the input or its leading padding.
+  if (ceil && (o - 1) * s >= size + before) o--;
   return o;
+}
+
+/** [top, bottom, left, right] from a PoolPadding, for an input of h × w. */
+function sides(op: string, padding: PoolPadding, h: number, w: number, k: [number, number], s: [number, number]): number[] {
+  if (padding === 'valid') return [0, 0, 0, 0];
+  if (padding === 'same') {
+    const total = (size: number, kk: number, ss: number) => Math.max((Math.ceil(size / ss) - 1) * ss + kk - size, 0);
+    const [th, tw] = [total(h, k[0], s[0]), total(w, k[1], s[1])];
+    return [th >> 1, th - (th >> 1), tw >> 1, tw - (tw >> 1)];
+  }
+  if (Array.isArray(padding) && padding.length === 4) return [...padding];
+  assert(typeof padding === 'number' || (Array.isArray(padding) && padding.length === 2), op, () => `padding must be n, [h, w], [top, bottom, left, right], 'same' or 'valid', got ${JSON.stringify(padding)}`);
+  const [ph, pw] = pair(op, 'padding', padding as Pair);
+  return [ph, ph, pw, pw];
 }
 
 function planWindow(op: string, d: Dims, inputShape: readonly number[], o: AvgPool2dOptions): WindowPlan {
   assert(o && o.kernel !== undefined, op, () => 'options need a kernel size');
-  const [kh, kw] = pair(o.kernel);
-  const [sh, sw] = pair(o.stride ?? o.kernel);
-  const [ph, pw] = pair(o.padding ?? 0);
-  const desc = () => `input ${fmtShape(inputShape)}, kernel ${kh}×${kw}, stride ${sh}×${sw}, padding ${ph}×${pw}`;
+  const [kh, kw] = pair(op, 'kernel', o.kernel);
+  const [sh, sw] = pair(op, 'stride', o.stride ?? o.kernel);
+  const [pt, pb, pl, pr] = sides(op, o.padding ?? 0, d.H, d.W, [kh, kw], [sh, sw]);
+  const desc = () => `input ${fmtShape(inputShape)}, kernel ${kh}×${kw}, stride ${sh}×${sw}, padding ${padLabel(pt, pb, pl, pr)}`;
   assert([kh, kw].every((k) => Number.isInteger(k) && k >= 1), op, () => `kernel sizes must be positive integers (${desc()})`);
   assert([sh, sw].every((s) => Number.isInteger(s) && s >= 1), op, () => `strides must be positive integers (${desc()})`);
-  assert([ph, pw].every((p) => Number.isInteger(p) && p >= 0), op, () => `padding must be non-negative integers (${desc()})`);
-  assert(2 * ph <= kh && 2 * pw <= kw, op, () => `padding must be at most half the kernel size (${desc()})`);
-  assert(kh <= d.H + 2 * ph && kw <= d.W + 2 * pw, op, () => `the window is larger than the padded input (${desc()}: padded ${d.H + 2 * ph}×${d.W + 2 * pw})`);
+  assert([pt, pb, pl, pr].every((p) => Number.isInteger(p) && p >= 0), op, () => `padding must be non-negative integers (${desc()})`);
+  assert(2 * Math.max(pt, pb) <= kh && 2 * Math.max(pl, pr) <= kw, op, () => `padding must be at most half the kernel size on each side (${desc()})`);
+  assert(kh <= d.H + pt + pb && kw <= d.W + pl + pr, op, () => `the window is larger than the padded input (${desc()}: padded ${d.H + pt + pb}×${d.W + pl + pr})`);
   const ceil = Boolean(o.ceilMode);
-  const OH = outSize(d.H, kh, sh, ph, ceil);
-  const OW = outSize(d.W, kw, sw, pw, ceil);
-  return { ...d, shape: [d.N, OH, OW, d.C], dtype: 'f32', OH, OW, kh, kw, sh, sw, ph, pw, includePad: o.countIncludePad ?? true };
+  const OH = outSize(d.H, kh, sh, pt, pb, ceil);
+  const OW = outSize(d.W, kw, sw, pl, pr, ceil);
+  return { ...d, shape: [d.N, OH, OW, d.C], dtype: 'f32', OH, OW, kh, kw, sh, sw, pt, pb, pl, pr, includePad: o.countIncludePad ?? true };
 }
 
-function windowUniforms(p: WindowPlan, items: number): Uniforms {
-  return new Uniforms().u32(items, p.groups, p.H, p.W, p.OH, p.OW, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.includePad ? 1 : 0);
+/** h×w when symmetric, else top,bottom,left,right. */
+function padLabel(pt: number, pb: number, pl: number, pr: number): string {
+  return pt === pb && pl === pr ? `${pt}×${pl}` : `[${pt}, ${pb}, ${pl}, ${pr}]`;
+}
+
+/** The shaders' uniform block; `a` and `b` are each kernel's own two launch fields. */
+function windowUniforms(p: WindowPlan, items: number, a: number, b: number): Uniforms {
+  return new Uniforms().u32(items, p.groups, p.H, p.W, p.OH, p.OW, p.kh, p.kw, p.sh, p.sw, p.pt, p.pl, p.includePad ? 1 : 0, a, b, p.pb, p.pr);
 }
 
 /** Invocations wanted per dispatch: enough for every core's SIMD lanes; each walks a run along a row. */
@@ -154,7 +187,7 @@ function launchWindow(p: WindowPlan, x: Tensor, max: boolean, indices: boolean, 
   const y = engine.empty(p.shape);
   const idx = indices ? engine.empty(p.shape, 'i32') : undefined;
   const bindings = [x.binding(), y.binding(), ...(idx ? [idx.binding()] : [])];
-  const desc = `${label} ${fmtShape(x.shape)} k${p.kh}×${p.kw} s${p.sh}×${p.sw} p${p.ph}×${p.pw}`;
+  const desc = `${label} ${fmtShape(x.shape)} k${p.kh}×${p.kw} s${p.sh}×${p.sw} p${padLabel(p.pt, p.pb, p.pl, p.pr)}`;
   const patch = ((TILE - 1) * p.sh + p.kh) * ((TILE - 1) * p.sw + p.kw);
   if (patch <= MAX_PATCH) {
     const tilesW = Math.ceil(p.OW / TILE);
@@ -164,7 +197,7 @@ function launchWindow(p: WindowPlan, x: Tensor, max: boolean, indices: boolean, 
       kernel: kernels.windowTiled,
       defines: { ...types(p.vec), MAX: max ? 1 : 0, INDICES: indices ? 1 : 0, KH: p.kh, KW: p.kw, SH: p.sh, SW: p.sw, TH: TILE, TW: TILE },
       label: desc,
-      uniforms: windowUniforms(p, items).u32(tilesW, tilesH),
+      uniforms: windowUniforms(p, items, tilesW, tilesH),
       bindings,
       grid: Math.ceil(items / WG),
     });
@@ -175,7 +208,7 @@ function launchWindow(p: WindowPlan, x: Tensor, max: boolean, indices: boolean, 
       kernel: kernels.window,
       defines: { ...types(p.vec), MAX: max ? 1 : 0, INDICES: indices ? 1 : 0 },
       label: desc,
-      uniforms: windowUniforms(p, items).u32(r.segs, r.seg),
+      uniforms: windowUniforms(p, items, r.segs, r.seg),
       bindings,
       grid: Math.ceil(items / WG),
     });
@@ -195,10 +228,10 @@ function maxPoolRef(p: WindowPlan, x: HostTensor): { y: HostTensor; indices: Hos
           let best = -Infinity;
           let bi = -1;
           for (let ky = 0; ky < p.kh; ky++) {
-            const ih = oh * p.sh - p.ph + ky;
+            const ih = oh * p.sh - p.pt + ky;
             if (ih < 0 || ih >= H) continue;
             for (let kx = 0; kx < p.kw; kx++) {
-              const iw = ow * p.sw - p.pw + kx;
+              const iw = ow * p.sw - p.pl + kx;
               if (iw < 0 || iw >= W) continue;
               const v = x.data[((n * H + ih) * W + iw) * C + c]!;
               if (bi < 0 || v > best || Number.isNaN(v)) {
@@ -216,10 +249,10 @@ function maxPoolRef(p: WindowPlan, x: HostTensor): { y: HostTensor; indices: Hos
 
 /** PyTorch's average-pool divisor for output (oh, ow). */
 function avgDivisor(p: WindowPlan, oh: number, ow: number): number {
-  const hs = oh * p.sh - p.ph;
-  const ws = ow * p.sw - p.pw;
-  const he = Math.min(hs + p.kh, p.H + p.ph);
-  const we = Math.min(ws + p.kw, p.W + p.pw);
+  const hs = oh * p.sh - p.pt;
+  const ws = ow * p.sw - p.pl;
+  const he = Math.min(hs + p.kh, p.H + p.pb);
+  const we = Math.min(ws + p.kw, p.W + p.pr);
   if (p.includePad) return (he - hs) * (we - ws);
   return (Math.min(he, p.H) - Math.max(hs, 0)) * (Math.min(we, p.W) - Math.max(ws, 0));
 }
@@ -291,8 +324,8 @@ function launchWindowBackward(p: WindowPlan, dy: Tensor, indices: Tensor | undef
   engine.runtime.dispatch({
     kernel: kernels.windowBackward,
     defines: { ...types(p.vec), MAX: indices ? 1 : 0, BH: bh, BW: bw },
-    label: `${label} ${fmtShape(p.shape)} k${p.kh}×${p.kw} s${p.sh}×${p.sw} p${p.ph}×${p.pw}`,
-    uniforms: windowUniforms(p, items).u32(bwCount, bhCount),
+    label: `${label} ${fmtShape(p.shape)} k${p.kh}×${p.kw} s${p.sh}×${p.sw} p${padLabel(p.pt, p.pb, p.pl, p.pr)}`,
+    uniforms: windowUniforms(p, items, bwCount, bhCount),
     bindings: [dy.binding(), ...(indices ? [indices.binding()] : []), dx.binding()],
     grid: Math.ceil(items / WG),
   });
@@ -329,10 +362,10 @@ export const avgPool2d = defineOp<[x: Tensor, options: AvgPool2dOptions], Window
           for (let c = 0; c < C; c++) {
             let s = 0;
             for (let ky = 0; ky < p.kh; ky++) {
-              const ih = oh * p.sh - p.ph + ky;
+              const ih = oh * p.sh - p.pt + ky;
               if (ih < 0 || ih >= H) continue;
               for (let kx = 0; kx < p.kw; kx++) {
-                const iw = ow * p.sw - p.pw + kx;
+                const iw = ow * p.sw - p.pl + kx;
                 if (iw >= 0 && iw < W) s += x.data[((n * H + ih) * W + iw) * C + c]!;
               }
             }
@@ -356,10 +389,10 @@ export const avgPool2dBackward = defineOp<[dy: Tensor, inputShape: readonly numb
           for (let c = 0; c < C; c++) {
             const g = dy.data[((n * OH + oh) * OW + ow) * C + c]! / avgDivisor(p, oh, ow);
             for (let ky = 0; ky < p.kh; ky++) {
-              const ih = oh * p.sh - p.ph + ky;
+              const ih = oh * p.sh - p.pt + ky;
               if (ih < 0 || ih >= H) continue;
               for (let kx = 0; kx < p.kw; kx++) {
-                const iw = ow * p.sw - p.pw + kx;
+                const iw = ow * p.sw - p.pl + kx;
                 if (iw >= 0 && iw < W) dx.data[((n * H + ih) * W + iw) * C + c] += g;
               }
             }
@@ -370,12 +403,32 @@ export const avgPool2dBackward = defineOp<[dy: Tensor, inputShape: readonly numb
 
 // ----------------------------------------------------------------------------------- global pooling
 
+export interface GlobalPoolOptions {
+  /** Keep the pooled axes as size 1: [N, 1, 1, C] (PyTorch's keepdim; AdaptiveAvgPool2d(1) in NHWC). Default [N, C]. */
+  keepdim?: boolean;
+}
+
 interface GlobalPlan extends Plan, Dims {}
 
-function planGlobal(op: string, x: TensorMeta): GlobalPlan {
+function planGlobal(op: string, x: TensorMeta, options: GlobalPoolOptions = {}): GlobalPlan {
   const d = dims(op, x);
   assert(d.H * d.W > 0, op, () => `cannot pool an empty image: input ${fmtShape(x.shape)}`);
-  return { ...d, shape: [d.N, d.C], dtype: 'f32' };
+  assert(options !== null && typeof options === 'object', op, () => `options must be { keepdim? }, got ${JSON.stringify(options)}`);
+  return { ...d, shape: options.keepdim ? [d.N, 1, 1, d.C] : [d.N, d.C], dtype: 'f32' };
+}
+
+/** dy of a keepdim pool as the [N, C] the backward kernels take (a view). */
+function flatDy(dy: Tensor): Tensor {
+  return dy.rank === 4 ? dy.reshape([dy.shape[0]!, dy.shape[3]!]) : dy;
+}
+
+function withFlatDy(dy: Tensor, fn: (d: Tensor) => Tensor): Tensor {
+  const d = flatDy(dy);
+  try {
+    return fn(d);
+  } finally {
+    if (d !== dy) d.dispose();
+  }
 }
 
 function launchGlobal(p: GlobalPlan, x: Tensor, max: boolean, label: string): { y: Tensor; indices?: Tensor } {
@@ -438,19 +491,19 @@ function globalRef(p: GlobalPlan, x: HostTensor, max: boolean): { y: HostTensor;
   return { y, indices };
 }
 
-/** Mean over H×W: [N, H, W, C] → [N, C]. */
-export const globalAvgPool2d = defineOp<[x: Tensor], GlobalPlan>({
+/** Mean over H×W: [N, H, W, C] → [N, C] (keepdim: [N, 1, 1, C]). */
+export const globalAvgPool2d = defineOp<[x: Tensor, options?: GlobalPoolOptions], GlobalPlan>({
   name: 'globalAvgPool2d',
-  check: (x) => planGlobal('globalAvgPool2d', x),
+  check: (x, o) => planGlobal('globalAvgPool2d', x, o),
   gpu: (p, x) => launchGlobal(p, x, false, 'globalAvgPool2d').y,
   cpu: (p, x) => globalRef(p, x, false).y,
-  backward: { grad: ({ args }, dy) => [globalAvgPool2dBackward(dy, args[0].shape)] },
+  backward: { grad: ({ args }, dy) => [withFlatDy(dy, (d) => globalAvgPool2dBackward(d, args[0].shape))] },
 });
 
-/** Max over H×W: [N, H, W, C] → [N, C]. */
-export const globalMaxPool2d = defineOp<[x: Tensor], GlobalPlan>({
+/** Max over H×W: [N, H, W, C] → [N, C] (keepdim: [N, 1, 1, C]). */
+export const globalMaxPool2d = defineOp<[x: Tensor, options?: GlobalPoolOptions], GlobalPlan>({
   name: 'globalMaxPool2d',
-  check: (x) => planGlobal('globalMaxPool2d', x),
+  check: (x, o) => planGlobal('globalMaxPool2d', x, o),
   gpu: (p, x) => launchGlobal(p, x, true, 'globalMaxPool2d').y,
   cpu: (p, x) => globalRef(p, x, true).y,
   backward: {
@@ -458,18 +511,18 @@ export const globalMaxPool2d = defineOp<[x: Tensor], GlobalPlan>({
     grad({ saved }, dy) {
       const x = saved[0]!;
       const indices = globalMaxPool2dIndices(x);
-      const dx = globalMaxPool2dBackward(dy, indices, x.shape);
+      const dx = withFlatDy(dy, (d) => globalMaxPool2dBackward(d, indices, x.shape));
       indices.dispose();
       return [dx];
     },
   },
 });
 
-/** Where globalMaxPool2d's values come from: i32 [N, C], h·W + w of the first maximum. */
-export const globalMaxPool2dIndices = defineOp<[x: Tensor], GlobalPlan>({
+/** Where globalMaxPool2d's values come from: i32 [N, C] (keepdim: [N, 1, 1, C]), h·W + w of the first maximum. */
+export const globalMaxPool2dIndices = defineOp<[x: Tensor, options?: GlobalPoolOptions], GlobalPlan>({
   name: 'globalMaxPool2dIndices',
   differentiable: false,
-  check: (x) => ({ ...planGlobal('globalMaxPool2dIndices', x), dtype: 'i32' }),
+  check: (x, o) => ({ ...planGlobal('globalMaxPool2dIndices', x, o), dtype: 'i32' }),
   gpu(p, x) {
     const r = launchGlobal(p, x, true, 'globalMaxPool2dIndices');
     r.y.dispose();
@@ -479,9 +532,9 @@ export const globalMaxPool2dIndices = defineOp<[x: Tensor], GlobalPlan>({
 });
 
 /** globalMaxPool2d's values and indices from one pass (not recorded by autograd). */
-export const globalMaxPool2dWithIndices = defineMultiOp<[x: Tensor], 'y' | 'indices', Pair2<GlobalPlan>>({
+export const globalMaxPool2dWithIndices = defineMultiOp<[x: Tensor, options?: GlobalPoolOptions], 'y' | 'indices', Pair2<GlobalPlan>>({
   name: 'globalMaxPool2dWithIndices',
-  check: (x) => withIndicesPlan(planGlobal('globalMaxPool2dWithIndices', x)),
+  check: (x, o) => withIndicesPlan(planGlobal('globalMaxPool2dWithIndices', x, o)),
   gpu: (p, x) => launchGlobal(p, x, true, 'globalMaxPool2dWithIndices') as { y: Tensor; indices: Tensor },
   cpu: (p, x) => globalRef(p, x, true),
 });
@@ -674,7 +727,7 @@ interface AdaptivePlan extends Plan, Dims {
 }
 
 function planAdaptive(op: string, d: Dims, inputShape: readonly number[], size: Pair): AdaptivePlan {
-  const [OH, OW] = pair(size);
+  const [OH, OW] = pair(op, 'output size', size);
   assert([OH, OW].every((s) => Number.isInteger(s) && s >= 1), op, () => `output size must be positive integers, got ${JSON.stringify(size)} for input ${fmtShape(inputShape)}`);
   assert(d.H > 0 && d.W > 0, op, () => `cannot pool an empty image: input ${fmtShape(inputShape)}`);
   return { ...d, shape: [d.N, OH, OW, d.C], dtype: 'f32', OH, OW };

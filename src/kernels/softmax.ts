@@ -273,7 +273,7 @@ function ceCheck(op: string, logits: TensorMeta, labels: LabelMeta): CePlan {
   const [rows, classes] = logits.shape as [number, number];
   assert(rows > 0 && classes > 0, op, () => `logits ${fmtShape(logits.shape)} must have at least one row and one class`);
   checkLabelsArg(op, labels, rows, classes);
-  return { shape: [1], dtype: 'f32', rows, classes };
+  return { shape: [], dtype: 'f32', rows, classes };
 }
 
 function ceGeom(plan: CePlan): LineGeom {
@@ -285,7 +285,7 @@ function runCe(plan: CePlan, logits: Tensor, labels: Labels, withGrad: boolean):
   const engine = logits.engine;
   const g = ceGeom(plan);
   const rowLoss = engine.empty([plan.rows]);
-  const loss = engine.empty([1]);
+  const loss = engine.empty([]);
   const dlogits = withGrad ? engine.empty(logits.shape) : undefined;
   const label = `softmaxCrossEntropy ${fmtShape(logits.shape)}`;
   const lab = labelsBinding(engine, labels, { classes: plan.classes, op: label });
@@ -305,7 +305,7 @@ function runCe(plan: CePlan, logits: Tensor, labels: Labels, withGrad: boolean):
 
 function ceCpu(plan: CePlan, logits: HostTensor, labels: HostLabels, withGrad: boolean): { loss: HostTensor; dlogits: HostTensor } {
   const lab = hostLabels(labels);
-  const loss = HostTensor.zeros([1]);
+  const loss = HostTensor.zeros([]);
   const dlogits = HostTensor.zeros(logits.shape);
   const K = plan.classes;
   let total = 0;
@@ -323,8 +323,8 @@ function ceCpu(plan: CePlan, logits: HostTensor, labels: HostLabels, withGrad: b
 
 /**
  * Mean over the batch of −log softmax(logits)[label]: logits [N, classes] f32, labels i32 [N] (or a host
- * array, range-checked on the host). Returns a 1-element tensor. A GPU label outside [0, classes) makes the
- * loss NaN and the next read throw, naming this op.
+ * array, range-checked on the host). Returns a 0-d tensor (shape [], as PyTorch). A GPU label outside
+ * [0, classes) makes the loss NaN and the next read throw, naming this op.
  */
 export const softmaxCrossEntropy = defineOp<[logits: Tensor, labels: Labels], CePlan>({
   name: 'softmaxCrossEntropy',
@@ -378,7 +378,7 @@ export const softmaxCrossEntropyWithGrad = defineMultiOp<[logits: Tensor, labels
   name: 'softmaxCrossEntropyWithGrad',
   check(logits, labels) {
     const plan = ceCheck('softmaxCrossEntropyWithGrad', logits, labels);
-    return { ...plan, outputs: { loss: { shape: [1], dtype: 'f32' }, dlogits: { shape: logits.shape, dtype: 'f32' } } };
+    return { ...plan, outputs: { loss: { shape: [], dtype: 'f32' }, dlogits: { shape: logits.shape, dtype: 'f32' } } };
   },
   gpu(plan, logits, labels) {
     const { loss, dlogits } = runCe(plan, logits, labels, true);

@@ -51,9 +51,27 @@ function baseCoord(i: number, size: number, align: boolean): number {
   return align ? -1 + (2 * i) / (size - 1) : (2 * i + 1) / size - 1;
 }
 
-function checkSize(op: string, size: readonly number[]): [number, number, number] {
-  assert(Array.isArray(size) && (size.length === 3 || size.length === 4) && size.every((d) => Number.isInteger(d) && d >= 0), op, () => `size must be the output [N, H, W] (or an NHWC shape [N, H, W, C]), got ${JSON.stringify(size)}`);
-  return [size[0]!, size[1]!, size[2]!];
+/**
+ * The output size of affineGrid: [N, H, W], or an NHWC shape marked as such ({ nhwc: [N, H, W, C] }). A bare
+ * 4-D size is refused: PyTorch's affine_grid takes NCHW [N, C, H, W], this engine's images are NHWC, and
+ * reading one as the other would silently give a grid of the wrong shape.
+ */
+export type GridSize = readonly number[] | { readonly nhwc: readonly number[] };
+
+function checkSize(op: string, size: GridSize): [number, number, number] {
+  const dims = (s: readonly number[]) => s.every((d) => Number.isInteger(d) && d >= 0);
+  if (size && !Array.isArray(size) && typeof size === 'object' && 'nhwc' in size) {
+    const s = size.nhwc;
+    assert(Array.isArray(s) && s.length === 4 && dims(s), op, () => `size { nhwc } must be an NHWC shape [N, H, W, C] of non-negative integers, got ${JSON.stringify(s)}`);
+    return [s[0]!, s[1]!, s[2]!];
+  }
+  const s = size as readonly number[];
+  if (Array.isArray(s) && s.length === 4) {
+    const hint = dims(s) ? ` (if it is PyTorch's NCHW size, pass [N, H, W] = ${JSON.stringify([s[0], s[2], s[3]])})` : '';
+    assert(false, op, () => `size ${JSON.stringify(s)} is 4-D, which is ambiguous: PyTorch's affine_grid takes NCHW [N, C, H, W], this engine's images are NHWC; pass the output [N, H, W] or { nhwc: [N, H, W, C] }${hint}`);
+  }
+  assert(Array.isArray(s) && s.length === 3 && dims(s), op, () => `size must be the output [N, H, W] of non-negative integers (or { nhwc: [N, H, W, C] }), got ${JSON.stringify(size)}`);
+  return [s[0]!, s[1]!, s[2]!];
 }
 
 function gridUniforms(p: { N: number; H: number; W: number; align: boolean }): Uniforms {
@@ -108,7 +126,7 @@ export const affineGridBackward = defineOp<[dgrid: Tensor, alignCorners?: boolea
 });
 
 /** The sampling grid [N, H, W, 2] of the affine maps θ [N, 2, 3] (PyTorch's affine_grid). */
-export const affineGrid = defineOp<[theta: Tensor, size: readonly number[], alignCorners?: boolean], GridPlan>({
+export const affineGrid = defineOp<[theta: Tensor, size: GridSize, alignCorners?: boolean], GridPlan>({
   name: 'affineGrid',
   check(theta, size, alignCorners = false) {
     const op = 'affineGrid';

@@ -11,7 +11,7 @@
  *   a_i = w_i / Σ_j w_j, out = Σ_i a_i f_i [N, D], in one pass; backward to w and to f.
  *
  * Losses follow the cross-entropy op: labels are an i32 tensor [N] or a host array (range-checked on the host;
- * an out-of-range label in a tensor gives NaN), 'mean' gives [1] and 'none' gives [N].
+ * an out-of-range label in a tensor gives NaN), 'mean' gives a 0-d tensor (shape [], as PyTorch) and 'none' gives [N].
  */
 import type { Engine } from '../device/engine.js';
 import { assert, fmtShape } from '../device/errors.js';
@@ -187,7 +187,7 @@ export interface TemporalPoolGrads {
   probs?: Tensor;
   logProbs?: Tensor;
   frameWeights?: Tensor;
-  /** Gradient of the loss ([1] for 'mean', [N] for 'none'); needs `labels`. */
+  /** Gradient of the loss ([] for 'mean', [N] for 'none'); needs `labels`. */
   loss?: Tensor;
 }
 
@@ -295,7 +295,7 @@ function poolRef(scores: HostTensor, labels?: ArrayLike<number>): PoolRef {
 
 function lossTensor(losses: Float64Array, mean: boolean): HostTensor {
   if (!mean) return HostTensor.from(losses, [losses.length]);
-  return HostTensor.from([losses.reduce((a, b) => a + b, 0) / losses.length], [1]);
+  return HostTensor.from([losses.reduce((a, b) => a + b, 0) / losses.length], []);
 }
 
 function poolBackwardRef(scores: HostTensor, g: HostTemporalPoolGrads, labels: ArrayLike<number> | undefined, mean: boolean): HostTensor {
@@ -371,10 +371,10 @@ function checkLoss(op: string, scores: TensorMeta, labels: LabelMeta, reduction:
   assert(N > 0, op, () => `scores ${fmtShape(scores.shape)} need at least one clip for a loss`);
   checkLabelsArg(op, labels, N, E);
   const mean = reduction === 'mean';
-  return { shape: mean ? [1] : [N], dtype: 'f32', N, T, E, mean };
+  return { shape: mean ? [] : [N], dtype: 'f32', N, T, E, mean };
 }
 
-/** −log p(y | clip) (eq. 6), the mean over clips ([1]) or per clip ([N]). */
+/** −log p(y | clip) (eq. 6), the mean over clips (0-d) or per clip ([N]). */
 export const temporalSoftmaxPoolLoss = defineOp<[scores: Tensor, labels: Labels, reduction?: PoolReduction], LossPlan>({
   name: 'temporalSoftmaxPoolLoss',
   check: (scores, labels, reduction = 'mean') => checkLoss('temporalSoftmaxPoolLoss', scores, labels, reduction),
@@ -411,7 +411,7 @@ function checkGrads(op: string, scores: TensorMeta, g: { probs?: TensorMeta; log
     ['probs', [N, E]],
     ['logProbs', [N, E]],
     ['frameWeights', [N, T]],
-    ['loss', reduction === 'mean' ? [1] : [N]],
+    ['loss', reduction === 'mean' ? [] : [N]],
   ];
   for (const [key, shape] of expect) {
     const t = g[key];

@@ -7,7 +7,7 @@ import { sum } from '../kernels/reduce.js';
 
 /**
  * λ·‖A·Aᵀ − I‖²_F for attention matrices A [..., heads, L] (M2's multi-head penalty, eq. 6), summed over the
- * leading axes. Returns a one-element tensor.
+ * leading axes. Returns a 0-d tensor.
  */
 export function attentionPenalty(a: Tensor, lambda = 1): Tensor {
   if (a.rank < 2) throw new ShapeError('attentionPenalty', `expects attention [..., heads, L], got ${fmtShape(a.shape)}`);
@@ -25,7 +25,7 @@ export function attentionPenalty(a: Tensor, lambda = 1): Tensor {
   return out;
 }
 
-/** λ·Σ‖p‖² over the given parameters (M4's penalty on its fully connected weights). A one-element tensor. */
+/** λ·Σ‖p‖² over the given parameters (M4's penalty on its fully connected weights). A 0-d tensor. */
 export function l2Penalty(params: readonly Tensor[], lambda: number): Tensor {
   if (params.length === 0) throw new ShapeError('l2Penalty', 'needs at least one parameter');
   let total: Tensor | null = null;

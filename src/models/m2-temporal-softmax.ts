@@ -150,7 +150,7 @@ export class TemporalSoftmaxNet extends Module {
     return tidy(() => {
       const nll = softmaxCrossEntropy(output.logits, labels);
       const pen = mul(mean(output.attention_penalty), this.options.lambda);
-      return add(nll.reshape(pen.shape), pen);
+      return add(nll, pen);
     });
   }
 }

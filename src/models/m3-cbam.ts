@@ -104,7 +104,7 @@ export class M3CbamResNet extends Module {
       out.logits = b.scope(() => linear(b, this.fc, features));
       return b.adopt(out);
     }
-    out.logits = b.scope(() => b.run(aSoftmaxLogits, features, b.run(permute, b.p(this.fc.weight), [1, 0]), null, { margin: this.opts.margin }));
+    out.logits = b.scope(() => b.run(aSoftmaxLogits, features, b.p(this.fc.weight), null, { m: this.opts.margin, weightLayout: 'classes-features' }));
     out.feature_norm = b.output(() => b.run(sqrt, b.run(sum, b.run(mul, features, features), 1)));
     const n = (features as unknown as { shape: number[] }).shape[0]!;
     out.cos_theta = b.output(() => b.run(div, out.logits!, b.reshape(out.feature_norm!, [n, 1])));
@@ -133,7 +133,7 @@ export class M3CbamResNet extends Module {
     if (this.opts.head === 'softmax') return softmaxCrossEntropy(output.logits!, labels);
     const lambda = opts.lambda ?? this.currentLambda();
     if (this.training && opts.lambda === undefined) this.iteration++;
-    return tidy(() => aSoftmaxLoss(output.features!, permute(this.fc.weight, [1, 0]), labels, { margin: this.opts.margin, lambda }));
+    return aSoftmaxLoss(output.features!, this.fc.weight, labels, { m: this.opts.margin, lambda, weightLayout: 'classes-features' });
   }
 
   /**

@@ -167,7 +167,7 @@ export class DeepEmotion extends Module {
       const ce = softmaxCrossEntropy(output.logits, labels);
       const sq = (w: Tensor): Tensor => sum(mul(w, w));
       const reg = mul(add(sq(this.fc1.weight), sq(this.fc2.weight)), this.options.lambda);
-      return add(ce.reshape(reg.shape), reg);
+      return add(ce, reg);
     });
   }
 }

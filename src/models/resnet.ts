@@ -89,7 +89,7 @@ export function conv<T>(b: Backend<T>, layer: Conv2d, x: T, opts: { residual?: T
 }
 
 export function bn<T>(b: Backend<T>, layer: BatchNorm2d, x: T, withRelu = false): T {
-  return b.run(batchNorm2d, x, b.p(layer.weight), b.p(layer.bias), b.p(layer.runningMean), b.p(layer.runningVar), {
+  return b.run(batchNorm2d, x, layer.weight && b.p(layer.weight), layer.bias && b.p(layer.bias), b.p(layer.runningMean), b.p(layer.runningVar), {
     training: layer.training,
     eps: layer.options.eps ?? BN_EPS,
     momentum: layer.options.momentum ?? BN_MOMENTUM,

@@ -5,8 +5,11 @@ import { tidy } from '../../src/graph/scope.js';
 import '../../src/graph/tensor-methods.js';
 import type { Tensor } from '../../src/graph/tensor.js';
 import { defineOp } from '../../src/kernels/op.js';
+import { defineMultiOp, type MultiPlan } from '../../src/kernels/multi-op.js';
 import * as ops from '../../src/kernels/ops.js';
-import { autogradCheck, expectClose, randomHost } from '../helpers/compare.js';
+import { autogradCheck, expectClose, randomHost, toGpu } from '../helpers/compare.js';
+
+const toGpuLeaf = (engine: Parameters<typeof toGpu>[0], h: HostTensor) => toGpu(engine, h).setRequiresGrad();
 import { expectThrows, type Case, type Suite } from './types.js';
 
 function check(cond: boolean, message: string): void {
@@ -33,6 +36,32 @@ const binary: [string, (a: Tensor, b: Tensor) => Tensor, number, number][] = [
   ['minimum', ops.minimum, -2, 2],
   ['pow', ops.pow, 0.5, 2],
 ];
+
+
+/** A two-output op, s = a + b and p = a·b, whose backward runs once for both outputs (counted). */
+let sumProdCalls = 0;
+const sumProd = defineMultiOp<[a: Tensor, b: Tensor], 's' | 'p', MultiPlan<'s' | 'p'>>({
+  name: 'sumProd',
+  check: (a) => ({ outputs: { s: { shape: a.shape, dtype: 'f32' }, p: { shape: a.shape, dtype: 'f32' } } }),
+  gpu: (_p, a, b) => ({ s: ops.add(a, b), p: ops.mul(a, b) }),
+  cpu: (_p, a, b) => ({ s: HostTensor.from(a.data.map((v, i) => v + b.data[i]!), a.shape), p: HostTensor.from(a.data.map((v, i) => v * b.data[i]!), a.shape) }),
+  backward: {
+    save: ([a, b]) => [a, b],
+    grad({ saved: [a, b] }, d) {
+      sumProdCalls++;
+      const da = d.p ? ops.mul(d.p, b!) : null;
+      const db = d.p ? ops.mul(d.p, a!) : null;
+      if (!d.s) return [da, db];
+      const plus = (g: Tensor | null) => {
+        if (!g) return d.s!.detach();
+        const out = ops.add(g, d.s!);
+        g.dispose();
+        return out;
+      };
+      return [plus(da), plus(db)];
+    },
+  },
+});
 
 const cases: Case[] = [
   ...unary.map(([name, f, lo, hi]): Case => ({
@@ -161,6 +190,55 @@ const cases: Case[] = [
       dropped.dispose();
       check(engine.memory().liveBytes === base, `after dropping the graph ${engine.memory().liveBytes - base} bytes still live`);
       x.dispose();
+    },
+  },
+  {
+    name: 'multi-output ops: one backward call gets every output gradient (absent ones missing), graphs free their tensors',
+    async run(engine) {
+      const inputs = [randomHost([3, 4], 71), randomHost([3, 4], 72)];
+      await autogradCheck(engine, 'both outputs', (a, b) => {
+        const r = sumProd(a, b);
+        return ops.concat([r.s, r.p], 0);
+      }, inputs);
+      await autogradCheck(engine, 'only p', (a, b) => sumProd(a, b).p, inputs);
+      await autogradCheck(engine, 'only s, through another op', (a, b) => ops.exp(sumProd(a, b).s), inputs);
+      // Both outputs meet again downstream: the rule still runs once, with both gradients.
+      await autogradCheck(engine, 's·p', (a, b) => {
+        const r = sumProd(a, b);
+        return ops.mul(r.s, r.p);
+      }, inputs);
+      const a = toGpuLeaf(engine, inputs[0]!);
+      const b = toGpuLeaf(engine, inputs[1]!);
+      await engine.sync();
+      const base = engine.memory().liveBytes;
+      sumProdCalls = 0;
+      const r = sumProd(a, b);
+      check(r.s.gradSlot === 0 && r.p.gradSlot === 1 && r.s.gradNode === r.p.gradNode, 'outputs share one node, slots 0 and 1');
+      const y = tidy(() => ops.sum(ops.mul(r.s, r.p)));
+      y.backward();
+      check(sumProdCalls === 1, `the rule ran ${sumProdCalls} times for one backward`);
+      // ∂Σ(a+b)·ab/∂a = ab + (a+b)·b
+      const [ah, bh] = inputs as [HostTensor, HostTensor];
+      expectClose(await a.grad!.read(), ah.data.map((v, i) => v * bh.data[i]! + (v + bh.data[i]!) * bh.data[i]!), { abs: 1e-5, rel: 1e-5 }, 'da');
+      [y, r.s, r.p, a.grad!, b.grad!].forEach((t) => t.dispose());
+      a.grad = b.grad = null;
+      check(engine.memory().liveBytes === base, `after backward ${engine.memory().liveBytes - base} bytes live`);
+      // A dropped graph: the node (and what it saved) lives while any of its outputs does.
+      const r2 = tidy(() => sumProd(ops.mul(a, 2), b));
+      r2.s.dispose();
+      const held = engine.memory().liveBytes;
+      check(held > base, 'the live output should keep the node');
+      r2.p.dispose();
+      check(engine.memory().liveBytes === base, `after dropping both outputs ${engine.memory().liveBytes - base} bytes live`);
+      expectThrows(() => {
+        const r3 = sumProd(a, b);
+        r3.p.backward(engine.ones([3, 4]));
+        r3.s.backward(engine.ones([3, 4]));
+      }, 'sumProd', 'second time');
+      [a, b].forEach((t) => {
+        t.grad?.dispose();
+        t.dispose();
+      });
     },
   },
   {

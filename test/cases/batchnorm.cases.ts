@@ -3,6 +3,9 @@ import { HostTensor } from '../../src/graph/host.js';
 import type { Tensor } from '../../src/graph/tensor.js';
 import * as ops from '../../src/kernels/ops.js';
 import { autogradCheck, checkOp, expectClose, gradCheck, randomHost, toGpu, toHost } from '../helpers/compare.js';
+import { checkMultiOp } from '../helpers/multi-op.js';
+import { tidy } from '../../src/graph/scope.js';
+import { BatchNorm2d } from '../../src/models/layers/batchnorm.js';
 import { expectThrows, type Case, type Suite } from './types.js';
 
 // f32 sums over up to a few thousand values, against float64 references.
@@ -263,6 +266,116 @@ const cases: Case[] = [
       expectClose(got[0]!.data, want.dx.data, GRAD, 'autograd dx with fused ReLU');
       expectClose(got[1]!.data, want.dgamma.data, { abs: 1e-4, rel: 1e-4 }, 'autograd dgamma with fused ReLU');
       expectClose(got[2]!.data, want.dbeta.data, { abs: 1e-4, rel: 1e-4 }, 'autograd dbeta with fused ReLU');
+    },
+  },
+  {
+    name: 'affine: false (no gamma, beta) equals gamma = 1, beta = 0, forward and gradients; the module has no weight or bias',
+    async run(engine) {
+      for (const [i, shape] of [[3, 3, 5, 6], [2, 3, 2, 8], [1, 2, 1, 3]].entries()) {
+        const C = shape[3]!;
+        const p = params(C, 140 + i);
+        const x = randomHost(shape, 150 + i, -2, 2);
+        const ones = HostTensor.from(new Array(C).fill(1), [C]);
+        const zeros = HostTensor.zeros([C]);
+        for (const training of [true, false]) {
+          for (const relu of [false, true]) {
+            const o = { training, relu };
+            await checkOp(engine, ops.batchNorm2d, [x, undefined, undefined, copy(p.mean), copy(p.variance), o], STATS);
+            const plain = ops.batchNorm2d.cpu(x, undefined, undefined, copy(p.mean), copy(p.variance), o);
+            const unit = ops.batchNorm2d.cpu(x, ones, zeros, copy(p.mean), copy(p.variance), o);
+            expectClose(plain.data, unit.data, { abs: 0, rel: 0 }, `affine=false vs unit affine training=${training} relu=${relu}`);
+          }
+          const [rm, rv] = [toGpu(engine, p.mean), toGpu(engine, p.variance)];
+          try {
+            await autogradCheck(engine, `batchNorm2d affine=false training=${training} [${shape}]`, (xt) => ops.batchNorm2d(xt, undefined, undefined, training ? undefined : rm, training ? undefined : rv, { training }), [x], {
+              tol: { abs: 3e-3, rel: 2e-2 },
+            });
+            // Only gamma given (beta absent): gradients line up with the tensors given.
+            await autogradCheck(engine, `batchNorm2d gamma only training=${training}`, (xt, g) => ops.batchNorm2d(xt, g, undefined, rm, rv, { training }), [x, p.gamma], { tol: { abs: 3e-3, rel: 2e-2 } });
+          } finally {
+            rm.dispose();
+            rv.dispose();
+          }
+        }
+      }
+      const bn = new BatchNorm2d(engine, 5, { affine: false });
+      const names = bn.stateEntries().map((e) => e.name).join();
+      if (names !== 'running_mean,running_var' || bn.parameters().length !== 0 || bn.weight || bn.bias) throw new Error(`affine=false module state: ${names}, ${bn.parameters().length} parameters`);
+      const y = bn.forward(toGpu(engine, randomHost([2, 3, 3, 5], 160)));
+      expectClose(await y.read(), ops.batchNorm2d.cpu(randomHost([2, 3, 3, 5], 160), undefined, undefined, undefined, undefined, { training: true }).data, STATS, 'affine=false module forward');
+      y.dispose();
+      bn.dispose();
+    },
+  },
+  {
+    name: 'batchNorm2dWithStats returns the batch mean and biased variance (GPU vs CPU, hand values, running update)',
+    async run(engine) {
+      for (const [i, shape] of SHAPES.entries()) {
+        const C = shape[3]!;
+        const p = params(C, 170 + i);
+        const x = randomHost(shape, 180 + i, i % 2 ? 40 : -1, i % 2 ? 42 : 1);
+        for (const training of [true, false]) {
+          for (const affine of [true, false]) {
+            const [g, b] = affine ? [p.gamma, p.beta] : [undefined, undefined];
+            await checkMultiOp(engine, ops.batchNorm2dWithStats, [x, g, b, copy(p.mean), copy(p.variance), { training, relu: i % 2 === 1 }], STATS);
+          }
+        }
+      }
+      // Per channel [1, 2, 3, 4] and [0, 0, 0, 8]: mean 2.5 / 2, biased variance 1.25 / 12; the running update is the op's.
+      const x = HostTensor.from([1, 0, 2, 0, 3, 0, 4, 8], [1, 2, 2, 2]);
+      const got = await run(engine, [x, HostTensor.from([0, 0], [2]), HostTensor.from([1, 1], [2])], async ([xt, rm, rv]) => {
+        const r = ops.batchNorm2dWithStats(xt!, undefined, undefined, rm, rv, { training: true });
+        r.y.dispose();
+        return [await readDispose(r.mean), await readDispose(r.variance), await toHost(rm!), await toHost(rv!)];
+      });
+      expectClose(got[0]!.data, [2.5, 2], STATS, 'batch mean');
+      expectClose(got[1]!.data, [1.25, 12], STATS, 'batch variance');
+      expectClose(got[2]!.data, [0.25, 0.2], STATS, 'running mean');
+      expectClose(got[3]!.data, [0.9 + 0.1 * (5 / 3), 0.9 + 1.6], STATS, 'running variance');
+    },
+  },
+  {
+    name: 'batchNorm2dWithStats: gradients of output, batch mean and variance together and alone match finite differences',
+    async run(engine) {
+      for (const shape of [[3, 3, 5, 6], [2, 3, 2, 4]]) {
+        const C = shape[3]!;
+        const p = params(C, 190);
+        const x = randomHost(shape, 191, -2, 2);
+        const tol = { tol: { abs: 3e-3, rel: 2e-2 } };
+        const flat = (r: { y: Tensor; mean: Tensor; variance: Tensor }, which: ('y' | 'mean' | 'variance')[]) => ops.concat(which.map((k) => r[k].reshape([-1])), 0);
+        await autogradCheck(engine, `batchNorm2dWithStats training [${shape}] → y, mean, variance`, (xt, g, b) => flat(ops.batchNorm2dWithStats(xt, g, b, undefined, undefined, { training: true }), ['y', 'mean', 'variance']), [x, p.gamma, p.beta], tol);
+        // The statistics alone: gamma and beta do not reach them, so only x is checked.
+        for (const which of [['mean'], ['variance'], ['mean', 'variance']] as ('mean' | 'variance')[][]) {
+          await autogradCheck(engine, `batchNorm2dWithStats training [${shape}] → ${which}`, (xt) => flat(ops.batchNorm2dWithStats(xt, undefined, undefined, undefined, undefined, { training: true }), which), [x], tol);
+        }
+        await autogradCheck(engine, `batchNorm2dWithStats affine=false relu [${shape}]`, (xt) => flat(ops.batchNorm2dWithStats(xt, undefined, undefined, undefined, undefined, { training: true, relu: true }), ['y', 'variance']), [x], tol);
+        const [rm, rv] = [toGpu(engine, p.mean), toGpu(engine, p.variance)];
+        try {
+          // Eval mode: the statistics are the running ones, constants with respect to x.
+          await autogradCheck(engine, `batchNorm2dWithStats eval [${shape}]`, (xt, g) => flat(ops.batchNorm2dWithStats(xt, g, undefined, rm, rv, { training: false }), ['y']), [x, p.gamma], tol);
+        } finally {
+          rm.dispose();
+          rv.dispose();
+        }
+      }
+      // The module's forwardWithStats is the op's, and a step's graph frees everything it saved.
+      await engine.sync();
+      const bn = new BatchNorm2d(engine, 4);
+      const xt = toGpu(engine, randomHost([2, 3, 3, 4], 195)).setRequiresGrad();
+      const base = engine.memory().liveBytes;
+      const r = bn.forwardWithStats(xt);
+      const loss = tidy(() => ops.add(ops.sum(r.y), ops.add(ops.sum(r.mean), ops.sum(r.variance))));
+      [r.y, r.mean, r.variance].forEach((t) => t.dispose());
+      loss.backward();
+      loss.dispose();
+      if (!xt.grad || !bn.weight!.grad) throw new Error('forwardWithStats: gradients missing');
+      for (const t of [xt, bn.weight!, bn.bias!]) {
+        t.grad?.dispose();
+        t.grad = null;
+      }
+      if (engine.memory().liveBytes !== base) throw new Error(`forwardWithStats backward left ${engine.memory().liveBytes - base} bytes live`);
+      xt.dispose();
+      bn.dispose();
     },
   },
   {

@@ -2,7 +2,7 @@ import type { Engine } from '../../src/device/engine.js';
 import { HostTensor } from '../../src/graph/host.js';
 import { THREAD_VARIANT, WORKGROUP_VARIANT } from '../../src/kernels/lines.js';
 import * as ops from '../../src/kernels/ops.js';
-import { autogradCheck, checkOp, gradCheck, randomHost, toGpu } from '../helpers/compare.js';
+import { autogradCheck, checkOp, expectClose, gradCheck, randomHost, toGpu } from '../helpers/compare.js';
 import { checkMultiOp, gpuHost, gpuHostMany } from '../helpers/multi-op.js';
 import { expectThrows, type Case, type Suite } from './types.js';
 
@@ -43,7 +43,7 @@ const cases: Case[] = [
           const x = randomHost(shape, c, -3, 3);
           const [g, b] = params(c, 3);
           await checkOp(engine, ops.layerNorm, [x, g, b], TOL);
-          await checkMultiOp(engine, ops.layerNormForward, [x, g, b, 1e-3], TOL);
+          await checkMultiOp(engine, ops.layerNormForward, [x, g, b, { eps: 1e-3 }], TOL);
         }
       });
       // Rows offset by 1e4 with unit spread: a one-pass Σx² variance would lose every digit; Welford keeps them.
@@ -62,7 +62,7 @@ const cases: Case[] = [
           const x = randomHost(shape, c + 1, -2, 2);
           const [g] = params(c, 5);
           const dy = randomHost(shape, 6);
-          const { mean, invstd } = ops.layerNormForward.cpu(x, g, params(c, 5)[1], 1e-5);
+          const { mean, invstd } = ops.layerNormForward.cpu(x, g, params(c, 5)[1], { eps: 1e-5 });
           await checkMultiOp(engine, ops.layerNormBackward, [dy, x, g, mean, invstd], GRAD_TOL);
           await checkMultiOp(engine, ops.layerNormBackward, [dy, x, g, null, null], GRAD_TOL);
         }
@@ -88,6 +88,37 @@ const cases: Case[] = [
     },
   },
   {
+    name: 'layerNorm over several trailing axes (normalizedShape) equals the flattened rows; without γ, β; gradients',
+    async run(engine) {
+      const configs: [number[], number[]][] = [[[2, 3, 8], [3, 8]], [[4, 5, 3, 2], [5, 3, 2]], [[3, 7], [3, 7]], [[2, 1, 5], [1, 5]], [[3, 2, 17, 3], [17, 3]]];
+      for (const [i, [shape, ns]] of configs.entries()) {
+        const cols = ns.reduce((a, b) => a * b, 1);
+        const x = randomHost(shape, 40 + i, -3, 3);
+        const g = randomHost(ns, 50 + i, 0.5, 1.5);
+        const b = randomHost(ns, 60 + i, -0.5, 0.5);
+        const o = { normalizedShape: ns, eps: 1e-4 };
+        await checkOp(engine, ops.layerNorm, [x, g, b, o], TOL);
+        await checkOp(engine, ops.layerNorm, [x, undefined, undefined, o], TOL);
+        await checkMultiOp(engine, ops.layerNormForward, [x, g, b, o], TOL);
+        // The same as normalising the flattened rows [rows, cols] with flattened γ, β (an independent reference).
+        const flatX = new HostTensor([x.size / cols, cols], x.data);
+        const want = ops.layerNorm.cpu(flatX, new HostTensor([cols], g.data), new HostTensor([cols], b.data), { eps: 1e-4 });
+        const got = await gpuHost(engine, [x, g, b], (t, tg, tb) => ops.layerNorm(t, tg, tb, o));
+        expectClose(got.data, want.data, TOL, `layerNorm [${shape}] over ${JSON.stringify(ns)} vs flattened`);
+        const stats = ops.layerNormForward.cpu(x, g, b, o);
+        if (stats.mean.shape.join() !== shape.slice(0, shape.length - ns.length).join()) throw new Error(`stats shape [${stats.mean.shape}] for [${shape}] over ${JSON.stringify(ns)}`);
+        const dy = randomHost(shape, 70 + i);
+        await checkMultiOp(engine, ops.layerNormBackward, [dy, x, g, stats.mean, stats.invstd, o], GRAD_TOL);
+        await checkMultiOp(engine, ops.layerNormBackward, [dy, x, undefined, null, null, o], GRAD_TOL);
+      }
+      const [shape, ns] = configs[0]!;
+      const o = { normalizedShape: ns };
+      await autogradCheck(engine, `layerNorm over ${JSON.stringify(ns)} via autograd`, (x, g, b) => ops.layerNorm(x, g, b, o), [randomHost(shape, 80, -2, 2), randomHost(ns, 81, 0.5, 1.5), randomHost(ns, 82)]);
+      await autogradCheck(engine, 'layerNorm without γ, β via autograd', (x) => ops.layerNorm(x, undefined, undefined, o), [randomHost(shape, 83, -2, 2)]);
+      await autogradCheck(engine, 'layerNorm with γ only via autograd', (x, g) => ops.layerNorm(x, g, undefined, o), [randomHost(shape, 84, -2, 2), randomHost(ns, 85, 0.5, 1.5)]);
+    },
+  },
+  {
     name: 'layerNorm refuses mismatched parameters and bad eps',
     async run(engine) {
       const x = toGpu(engine, randomHost([2, 5], 1));
@@ -96,8 +127,12 @@ const cases: Case[] = [
       try {
         expectThrows(() => ops.layerNorm(x, bad, g), 'layerNorm', 'gamma must be [5]', '[4]');
         expectThrows(() => ops.layerNorm(x, g, bad), 'beta must be [5]');
-        expectThrows(() => ops.layerNorm(x, g, g, 0), 'eps must be a positive number');
-        expectThrows(() => ops.layerNorm(engine.empty([3, 0]), engine.empty([0]), engine.empty([0])), 'last) axis of x [3, 0] is empty');
+        expectThrows(() => ops.layerNorm(x, g, g, { eps: 0 }), 'eps must be a positive number');
+        expectThrows(() => ops.layerNorm(x, g, g, 1e-3 as unknown as ops.LayerNormOptions), 'layerNorm', 'eps is an option, not a positional argument');
+        expectThrows(() => ops.layerNorm(x, undefined, undefined, { normalizedShape: [2] }), 'layerNorm', 'normalizedShape [2] must be the trailing axes of x [2, 5]');
+        expectThrows(() => ops.layerNorm(x, undefined, undefined, { normalizedShape: [1, 2, 5] }), 'normalizedShape [1, 2, 5]', '1 to 2');
+        expectThrows(() => ops.layerNorm(x, g, undefined, { normalizedShape: [2, 5] }), 'layerNorm', 'gamma must be [2, 5] (normalizedShape)', '[5]');
+        expectThrows(() => ops.layerNorm(engine.empty([3, 0]), engine.empty([0]), engine.empty([0])), 'normalised axes [0] of x [3, 0] are empty');
         expectThrows(() => ops.layerNormBackward(x, x, g, g, null), 'pass both mean and invstd');
         expectThrows(() => ops.layerNormBackward(x, x, g, g, g), 'mean must be f32 with one value per row (2)');
       } finally {

@@ -157,6 +157,7 @@ export async function checkTraining(engine: Engine, model: Module, lossOf: () =>
     const l = tidy(() => {
       opt.zeroGrad();
       const loss = lossOf();
+      check(loss.shape.length === 0, `the loss must be 0-d (shape []), as PyTorch's; got [${loss.shape}]`);
       loss.backward();
       opt.step();
       return loss;

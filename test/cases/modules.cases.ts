@@ -135,6 +135,11 @@ const cases: Case[] = [
     async run(engine) {
       const ln = new LayerNorm(engine, 5);
       check(ln.stateEntries().map((e) => e.name).join() === 'weight,bias', 'LayerNorm state names');
+      const ln2 = new LayerNorm(engine, [3, 5], { eps: 1e-3 });
+      check(ln2.stateEntries().map((e) => `${e.name}[${e.shape}]`).join() === 'weight[3,5],bias[3,5]' && ln2.eps === 1e-3, 'LayerNorm([3, 5]) state');
+      const plain = new LayerNorm(engine, 5, { elementwiseAffine: false });
+      check(plain.stateEntries().length === 0 && !plain.weight, 'LayerNorm elementwiseAffine=false has no state');
+      [ln2, plain].forEach((m) => m.dispose());
       const x = engine.tensor(randomHost([3, 5], 82).data, [3, 5]);
       const y = await noGrad(() => ln.forward(x)).read();
       for (let r = 0; r < 3; r++) {

@@ -25,6 +25,11 @@ const WINDOWS: [number[], ops.AvgPool2dOptions][] = [
   [[1, 11, 12, 3], { kernel: 5, stride: 5, padding: 2 }],
   [[2, 9, 8, 8], { kernel: 7, stride: 1, padding: 3 }],
   [[1, 13, 10, 5], { kernel: [6, 4], stride: [2, 3], padding: [3, 1], ceilMode: true }],
+  // Per-side padding [top, bottom, left, right] and TF's 'same' (the odd extra row/column at the bottom/right).
+  [[2, 7, 6, 5], { kernel: 3, stride: 2, padding: [0, 1, 1, 0] }],
+  [[1, 6, 8, 4], { kernel: [2, 3], stride: 2, padding: 'same' }],
+  [[3, 5, 5, 3], { kernel: 4, stride: 1, padding: 'same', ceilMode: true }],
+  [[2, 5, 7, 1], { kernel: 3, stride: 3, padding: [1, 0, 0, 1], ceilMode: true }],
 ];
 
 // Enough outputs that each invocation of the general forward kernel walks a run of several outputs along a row.
@@ -94,6 +99,28 @@ const cases: Case[] = [
     },
   },
   {
+    name: "per-side padding and TF 'same' give the hand-computed windows (4×4 ramp, 3×3 stride 2: one padded row and column at the bottom/right)",
+    async run(engine) {
+      const ramp = HostTensor.from([...Array(16).keys()].map((i) => i + 1), [1, 4, 4, 1]);
+      const base = { kernel: 3, stride: 2 } as const;
+      const want: [ops.AvgPool2dOptions, number[], boolean][] = [
+        [{ ...base, padding: 'same' }, [11, 12, 15, 16], true],
+        [{ ...base, padding: [0, 1, 0, 1] }, [11, 12, 15, 16], true],
+        [{ ...base, padding: 'same', countIncludePad: false }, [6, 7.5, 12, 13.5], false],
+        [{ ...base, padding: [0, 1, 0, 1], countIncludePad: true }, [6, 5, 8, 6], false],
+        [{ ...base, padding: 'valid' }, [11], true],
+      ];
+      for (const [o, values, max] of want) {
+        const got = await withGpu(engine, [ramp], ([xt]) => readDispose((max ? ops.maxPool2d : ops.avgPool2d)(xt!, o)));
+        expectClose(got.data, values, SUMS, `${max ? 'max' : 'avg'}Pool2d ${JSON.stringify(o)}`);
+        expectClose((max ? ops.maxPool2d : ops.avgPool2d).cpu(ramp, o).data, values, SUMS, `${max ? 'max' : 'avg'}Pool2d CPU ${JSON.stringify(o)}`);
+      }
+      // 'same' keeps ⌈size/stride⌉ whatever the window; the extra padding goes after.
+      const p = ops.maxPool2d.cpu(HostTensor.zeros([1, 7, 5, 1]), { kernel: [4, 2], stride: [2, 3], padding: 'same' });
+      if (p.shape.join() !== '1,4,2,1') throw new Error(`'same' output ${p.shape}, expected [1, 4, 2, 1]`);
+    },
+  },
+  {
     name: 'average pooling with and without countIncludePad matches the CPU',
     async run(engine) {
       for (const [i, [shape, o]] of WINDOWS.entries()) {
@@ -121,7 +148,7 @@ const cases: Case[] = [
         await checkOp(engine, ops.maxPool2dBackward, [dy, indices, shape, o], SUMS);
         for (const countIncludePad of [true, false]) await checkOp(engine, ops.avgPool2dBackward, [dy, shape, { ...o, countIncludePad }], SUMS);
       }
-      for (const [shape, o] of [WINDOWS[0]!, WINDOWS[3]!, WINDOWS[4]!, WINDOWS[7]!]) {
+      for (const [shape, o] of [WINDOWS[0]!, WINDOWS[3]!, WINDOWS[4]!, WINDOWS[7]!, WINDOWS[11]!, WINDOWS[13]!, WINDOWS[14]!]) {
         await gradCheck({
           what: `maxPool2d [${shape}] ${JSON.stringify(o)}`,
           inputs: [distinct(shape, 320)],
@@ -162,6 +189,29 @@ const cases: Case[] = [
       // Ties across chunks: the first maximum wins.
       const flat = HostTensor.from(new Array(2 * 40 * 30 * 4).fill(0.5), [2, 40, 30, 4]);
       await checkOp(engine, ops.globalMaxPool2dIndices, [flat], EXACT);
+    },
+  },
+  {
+    name: 'global pools with keepdim give [N, 1, 1, C] (same values), differentiable through autograd',
+    async run(engine) {
+      for (const [i, shape] of [[3, 5, 7, 6], [1, 1, 1, 3], [2, 40, 30, 4]].entries()) {
+        const x = distinct(shape, 760 + i);
+        const [N, , , C] = shape as [number, number, number, number];
+        for (const [op, tol] of [[ops.globalAvgPool2d, SUMS], [ops.globalMaxPool2d, EXACT], [ops.globalMaxPool2dIndices, EXACT]] as const) {
+          await checkOp(engine, op, [x, { keepdim: true }], tol);
+          const kept = op.cpu(x, { keepdim: true });
+          const flat = op.cpu(x);
+          if (kept.shape.join() !== `${N},1,1,${C}` || flat.shape.join() !== `${N},${C}`) throw new Error(`${op.opName} keepdim shape [${kept.shape}], plain [${flat.shape}]`);
+          expectClose(kept.data, flat.data, EXACT, `${op.opName} keepdim values`);
+        }
+        const r = await withGpu(engine, [x], ([xt]) => ops.globalMaxPool2dWithIndices(xt!, { keepdim: true }));
+        if (r.y.shape.join() !== `${N},1,1,${C}` || r.indices.shape.join() !== `${N},1,1,${C}`) throw new Error(`globalMaxPool2dWithIndices keepdim [${r.y.shape}] / [${r.indices.shape}]`);
+        await checkPair(r, ops.globalMaxPool2d.cpu(x, { keepdim: true }), ops.globalMaxPool2dIndices.cpu(x, { keepdim: true }), 'globalMaxPool2dWithIndices keepdim');
+      }
+      const x = distinct([2, 4, 3, 5], 770);
+      await autogradCheck(engine, 'globalAvgPool2d keepdim', (t) => ops.globalAvgPool2d(t, { keepdim: true }), [x]);
+      await autogradCheck(engine, 'globalMaxPool2d keepdim', (t) => ops.globalMaxPool2d(t, { keepdim: true }), [x]);
+      expectThrows(() => ops.globalAvgPool2d(engine.empty([2, 3, 3, 4]), 1 as unknown as ops.GlobalPoolOptions), 'globalAvgPool2d', 'options must be { keepdim? }');
     },
   },
   {
@@ -325,6 +375,13 @@ const cases: Case[] = [
       expectThrows(() => ops.globalMaxPool2dBackward(dy, idx, [2, 5, 6, 3]), 'globalMaxPool2dBackward', 'dy', '[2, 3]');
       expectThrows(() => ops.channelMaxBackward(dy, idx, [2, 3, 3, 3]), 'channelMaxBackward', 'dy', '[2, 3, 3, 1]');
       expectThrows(() => ops.globalAvgPool2d(engine.empty([2, 0, 3, 3])), 'globalAvgPool2d', 'empty');
+      expectThrows(() => ops.maxPool2d(x, { kernel: 3, padding: [0, 2, 1, 1] }), 'maxPool2d', 'at most half the kernel size on each side', '[0, 2, 1, 1]');
+      expectThrows(() => ops.avgPool2d(x, { kernel: 3, padding: [1, 1, 1] as unknown as [number, number] }), 'avgPool2d', "padding must be n, [h, w], [top, bottom, left, right], 'same' or 'valid'");
+      expectThrows(() => ops.avgPool2d(x, { kernel: 3, padding: 'full' as 'same' }), 'avgPool2d', 'padding must be');
+      // A pair of any other length is refused, not read as its first two entries.
+      expectThrows(() => ops.maxPool2d(x, { kernel: [2, 2, 2] as unknown as [number, number] }), 'maxPool2d', 'kernel must be a number or [h, w]', '[2,2,2]');
+      expectThrows(() => ops.avgPool2d(x, { kernel: 2, stride: [1] as unknown as [number, number] }), 'avgPool2d', 'stride must be a number or [h, w]');
+      expectThrows(() => ops.adaptiveAvgPool2d(x, [2, 2, 3] as unknown as [number, number]), 'adaptiveAvgPool2d', 'output size must be a number or [h, w]');
       [x, flat, dy, dy2, idx, fidx].forEach((t) => t.dispose());
     },
   },

@@ -173,6 +173,46 @@ const cases: Case[] = [
     },
   },
   {
+    name: '0-d tensors: full reductions and losses return shape [], 0-d arithmetic, views and gradients',
+    async run(engine) {
+      const x = randomHost([3, 5, 2], 90, -2, 2);
+      for (const op of [ops.sum, ops.mean, ops.max, ops.min, ops.argmax] as const) {
+        const want = (op as typeof ops.sum).cpu(x);
+        if (want.shape.length !== 0) throw new Error(`${op.opName}.cpu over every axis gave [${want.shape}], expected []`);
+        await checkOp(engine, op as typeof ops.sum, [x], op === ops.sum || op === ops.mean ? sumTol(30) : EXACT);
+      }
+      // A 0-d tensor reduces to itself, keepDims keeps rank, and it takes part in broadcasting.
+      const s = engine.tensor([2.5], []);
+      const t = toGpu(engine, x);
+      const outs = [ops.sum(s), ops.sum(t, undefined, true), ops.add(t, s), ops.mul(s, s), s.reshape([1, 1]), engine.tensor([4], [1]).reshape([]), ops.expand(s, [2, 3])];
+      const shapes = outs.map((o) => `[${o.shape}]`).join(' ');
+      if (shapes !== '[] [1,1,1] [3,5,2] [] [1,1] [] [2,3]') throw new Error(`0-d shapes: ${shapes}`);
+      expectClose(await outs[3]!.read(), [6.25], EXACT, '0-d product');
+      // Losses are 0-d, as PyTorch's: cross-entropy, its fused gradient, temporal pooling, A-Softmax.
+      const logits = toGpu(engine, randomHost([4, 3], 91));
+      const ce = ops.softmaxCrossEntropy(logits, [0, 2, 1, 1]);
+      const fused = ops.softmaxCrossEntropyWithGrad(logits, [0, 2, 1, 1]);
+      const scores = toGpu(engine, randomHost([2, 4, 3], 92));
+      const tp = ops.temporalSoftmaxPoolLoss(scores, [1, 2]);
+      const feats = toGpu(engine, randomHost([4, 5], 93));
+      const w = toGpu(engine, randomHost([5, 3], 94));
+      const as = ops.aSoftmaxLoss(feats, w, [0, 1, 2, 0], { lambda: 1 });
+      for (const [what, l] of [['softmaxCrossEntropy', ce], ['softmaxCrossEntropyWithGrad', fused.loss], ['temporalSoftmaxPoolLoss', tp], ['aSoftmaxLoss', as]] as const) {
+        if (l.shape.length !== 0) throw new Error(`${what} loss has shape [${l.shape}], expected []`);
+      }
+      if (ops.softmaxCrossEntropy.cpu(randomHost([4, 3], 91), [0, 2, 1, 1]).shape.length !== 0) throw new Error('softmaxCrossEntropy.cpu is not 0-d');
+      // backward() from a 0-d loss seeds with 1; a 0-d leaf gets a 0-d gradient.
+      const a = engine.tensor([3], []).setRequiresGrad();
+      const lw = toGpu(engine, randomHost([4, 3], 95)).setRequiresGrad();
+      const loss = ops.add(ops.softmaxCrossEntropy(ops.mul(lw, a), [0, 2, 1, 1]), ops.mul(a, a));
+      loss.backward();
+      if (a.grad?.shape.length !== 0 || lw.grad?.shape.join() !== '4,3') throw new Error(`gradients: a [${a.grad?.shape}], w [${lw.grad?.shape}]`);
+      expectThrows(() => ops.concat([s, s], 0), 'concat', 'rank 0');
+      expectThrows(() => ops.softmax(s), 'softmax', 'scalar');
+      [s, t, ...outs, logits, ce, fused.loss, fused.dlogits, scores, tp, feats, w, as, a, lw, a.grad!, lw.grad!, loss].forEach((u) => u.dispose());
+    },
+  },
+  {
     name: 'bad axes and dtypes name the op and the shape',
     async run(engine) {
       const x = engine.empty([2, 3]);

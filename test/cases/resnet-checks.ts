@@ -156,6 +156,7 @@ export async function trainSteps(engine: Engine, model: Module, lossOf: () => Te
   for (let i = 0; i < steps; i++) {
     opt.zeroGrad();
     const loss = lossOf();
+    check(loss.shape.length === 0, `the loss must be 0-d (shape []), as PyTorch's; got [${loss.shape}]`);
     loss.backward();
     opt.step();
     losses.push((await loss.read())[0]!);

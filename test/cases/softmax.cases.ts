@@ -5,6 +5,7 @@ import * as ops from '../../src/kernels/ops.js';
 import { autogradCheck, checkOp, expectClose, gradCheck, randomHost, toGpu } from '../helpers/compare.js';
 import { checkMultiOp, gpuHost, gpuHostMany } from '../helpers/multi-op.js';
 import { expectThrows, type Case, type Suite } from './types.js';
+import { ASoftmaxLinear } from '../../src/models/layers/asoftmax.js';
 
 // exp/log allow a few ulp each, and a row sum of up to 1e5 terms accumulates f32 rounding.
 const TOL = { abs: 1e-6, rel: 1e-4 };
@@ -272,16 +273,68 @@ const cases: Case[] = [
     },
   },
   {
+    name: "A-Softmax with PyTorch's [classes, D] weight ('classes-features') equals the [D, classes] op on the transpose; m names the margin; ASoftmaxLinear module and state dict",
+    async run(engine) {
+      const transpose = (h: HostTensor) => {
+        const [r, c] = h.shape as [number, number];
+        const t = HostTensor.zeros([c, r]);
+        for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) t.data[j * r + i] = h.data[i * c + j]!;
+        return t;
+      };
+      for (const [n, d, k] of [[5, 9, 7], [1, 3, 2], [70, 6, 65], [4, 5, 5]]) {
+        const x = randomHost([n, d], 200 + n, -1, 1);
+        const wDK = randomHost([d, k], 300 + k, -1, 1);
+        const wKD = transpose(wDK);
+        const labels = intLabels(n, k, n + k);
+        const df = randomHost([n, k], 4);
+        for (const m of [1, 4]) {
+          const o = { m, lambda: 2, weightLayout: 'classes-features' as const };
+          await checkOp(engine, ops.aSoftmaxLogits, [x, wKD, labels, o], { abs: 1e-5, rel: 1e-4 });
+          const g = await checkMultiOp(engine, ops.aSoftmaxLogitsBackward, [df, x, wKD, labels, o], { abs: 1e-4, rel: 1e-3 });
+          // The same numbers as the default layout on the transposed weight (an independent reference).
+          expectClose(ops.aSoftmaxLogits.cpu(x, wKD, labels, o).data, ops.aSoftmaxLogits.cpu(x, wDK, labels, { margin: m, lambda: 2 }).data, { abs: 1e-12, rel: 1e-12 }, 'layouts agree');
+          const ref = ops.aSoftmaxLogitsBackward.cpu(df, x, wDK, labels, { margin: m, lambda: 2 });
+          expectClose(g.dw.data, transpose(ref.dw).data, { abs: 1e-4, rel: 1e-3 }, `dw [classes, D] = dwᵀ m=${m}`);
+          expectClose(g.dx.data, ref.dx.data, { abs: 1e-4, rel: 1e-3 }, `dx m=${m}`);
+        }
+      }
+      await autogradCheck(engine, "aSoftmaxLoss 'classes-features' via autograd", (x, w) => ops.aSoftmaxLoss(x, w, [1, 0, 3], { m: 4, lambda: 1, weightLayout: 'classes-features' }), [randomHost([3, 5], 83), randomHost([4, 5], 84)], {
+        eps: 2e-3,
+        tol: { abs: 2e-3, rel: 3e-2 },
+      });
+      // The module: weight [classes, D] by default (state dict included); loads a PyTorch tensor of that layout.
+      const layer = new ASoftmaxLinear(engine, 6, 4, { m: 3, seed: 5 });
+      const entries = layer.stateEntries().map((e) => `${e.name}[${e.shape}]`).join();
+      if (entries !== 'weight[4,6]') throw new Error(`ASoftmaxLinear state: ${entries}`);
+      const wTorch = randomHost([4, 6], 400);
+      const xt = randomHost([3, 6], 401);
+      const loaded = toGpu(engine, wTorch);
+      layer.loadStateDict({ weight: loaded });
+      const got = await gpuHost(engine, [xt], (a) => layer.marginLogits(a, [0, 3, 1], 2));
+      expectClose(got.data, ops.aSoftmaxLogits.cpu(xt, transpose(wTorch), [0, 3, 1], { margin: 3, lambda: 2 }).data, { abs: 1e-5, rel: 1e-4 }, 'ASoftmaxLinear after loadStateDict');
+      const loss = await gpuHost(engine, [xt], (a) => layer.loss(a, [0, 3, 1], 2));
+      if (loss.shape.length !== 0) throw new Error(`ASoftmaxLinear.loss shape [${loss.shape}]`);
+      const angle = new ASoftmaxLinear(engine, 6, 4, { weightLayout: 'features-classes' });
+      if (angle.stateEntries()[0]!.shape.join() !== '6,4') throw new Error("ASoftmaxLinear 'features-classes' stores [D, classes]");
+      [loaded, layer, angle].forEach((t) => t.dispose());
+    },
+  },
+  {
     name: 'A-Softmax refuses bad margins, λ, shapes and labels',
     async run(engine) {
       const x = engine.empty([3, 4]);
       const w = engine.empty([4, 5]);
       try {
-        for (const margin of [0, -2, 2.5, NaN]) expectThrows(() => ops.aSoftmaxLogits(x, w, [0, 1, 2], { margin }), 'aSoftmaxLogits', 'margin must be an integer ≥ 1', String(margin));
+        for (const margin of [0, -2, 2.5, NaN]) expectThrows(() => ops.aSoftmaxLogits(x, w, [0, 1, 2], { margin }), 'aSoftmaxLogits', 'margin m must be an integer ≥ 1', String(margin));
         expectThrows(() => ops.aSoftmaxLoss(x, w, [0, 1, 2], { lambda: -1 }), 'lambda must be a finite number ≥ 0');
         expectThrows(() => ops.aSoftmaxLogits(x, engine.empty([5, 5]), [0, 1, 2]), 'feature sizes 4 and 5 differ');
         expectThrows(() => ops.aSoftmaxLoss(x, w, [0, 5, 2]), 'label 5 at row 1', '[0, 5)');
         expectThrows(() => ops.aSoftmaxLogitsBackward(engine.empty([3, 4]), x, w, [0, 1, 2]), 'df must be f32 [3, 5]');
+        expectThrows(() => ops.aSoftmaxLogits(x, w, [0, 1, 2], { m: 2, margin: 3 }), 'aSoftmaxLogits', 'm (2) and margin (3) name the same option');
+        expectThrows(() => ops.aSoftmaxLogits(x, w, [0, 1, 2], { m: 0 }), 'margin m must be an integer ≥ 1');
+        expectThrows(() => ops.aSoftmaxLogits(x, w, [0, 1, 2], { weightLayout: 'DK' as 'classes-features' }), "weightLayout must be 'features-classes' ([D, classes]) or 'classes-features' ([classes, D])");
+        // [4, 5] read as [classes, D] has D = 5, not x's 4.
+        expectThrows(() => ops.aSoftmaxLogits(x, w, [0, 1, 2], { weightLayout: 'classes-features' }), '[classes, D]', 'feature sizes 4 and 5 differ');
       } finally {
         x.dispose();
         w.dispose();

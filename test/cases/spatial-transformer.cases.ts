@@ -55,7 +55,7 @@ const cases: Case[] = [
         [1.3, -1.1, -0.3, 0.05],
       ]);
       for (const align of [false, true]) {
-        for (const size of [[3, 5, 7], [3, 1, 4], [3, 6, 1], [3, 48, 48, 1]]) await checkOp(engine, ops.affineGrid, [theta, size, align], TOL);
+        for (const size of [[3, 5, 7], [3, 1, 4], [3, 6, 1], { nhwc: [3, 48, 48, 1] }]) await checkOp(engine, ops.affineGrid, [theta, size, align], TOL);
         // The identity grid is PyTorch's base grid: x = (2i + 1)/W − 1, or −1 + 2i/(W − 1) with align_corners.
         const id = await ops.affineGrid(toGpu(engine, thetas([[1, 0, 0, 0]])), [1, 1, 4], align).read();
         const want = align ? [-1, 0, -1 / 3, 0, 1 / 3, 0, 1, 0] : [-0.75, 0, -0.25, 0, 0.25, 0, 0.75, 0];
@@ -146,6 +146,15 @@ const cases: Case[] = [
     async run(engine) {
       expectThrows(() => ops.affineGrid(engine.empty([2, 3, 2]), [2, 4, 4]), 'affineGrid', 'theta must be f32 [2, 2, 3]', '[2, 3, 2]');
       expectThrows(() => ops.affineGrid(engine.empty([2, 2, 3]), [2, 4]), 'affineGrid', 'size must be the output [N, H, W]');
+      // A bare 4-D size (PyTorch's NCHW, or NHWC) is ambiguous: refused with the [N, H, W] a NCHW size means.
+      expectThrows(() => ops.affineGrid(engine.empty([1, 2, 3]), [1, 3, 13, 11]), 'affineGrid', 'is 4-D, which is ambiguous', '[1,13,11]');
+      expectThrows(() => ops.affineGrid.cpu(HostTensor.zeros([1, 2, 3]), [1, 3, 13, 11]), 'affineGrid', 'ambiguous');
+      for (const bad of [[2, 4, 4, 1, 1], [2, 4.5, 4], [2, -1, 4], [], [2]]) expectThrows(() => ops.affineGrid(engine.empty([2, 2, 3]), bad), 'affineGrid', 'size must be the output [N, H, W]');
+      for (const bad of [[2, 4, 4], [2, 4, 4, 1, 1], [2, 4, -4, 1]]) expectThrows(() => ops.affineGrid(engine.empty([2, 2, 3]), { nhwc: bad }), 'affineGrid', 'size { nhwc } must be an NHWC shape [N, H, W, C]');
+      expectThrows(() => ops.affineGrid(engine.empty([2, 2, 3]), { nhwc: [3, 4, 4, 1] }), 'affineGrid', 'theta must be f32 [3, 2, 3]');
+      const g = ops.affineGrid(engine.tensor(new Float32Array([1, 0, 0, 0, 1, 0]), [1, 2, 3]), { nhwc: [1, 5, 3, 8] });
+      if (g.shape.join() !== '1,5,3,2') throw new Error(`affineGrid { nhwc: [1, 5, 3, 8] } gave ${g.shape}`);
+      g.dispose();
       expectThrows(() => ops.gridSample(engine.empty([2, 4, 4, 1]), engine.empty([2, 4, 4, 3])), 'gridSample', 'grid must be f32 [2, Ho, Wo, 2]', '[2, 4, 4, 3]');
       expectThrows(() => ops.gridSample(engine.empty([2, 4, 4]), engine.empty([2, 4, 4, 2])), 'gridSample', 'NHWC [N, H, W, C]');
       expectThrows(() => ops.affineGridBackward(engine.empty([2, 4, 4, 3])), 'affineGridBackward', 'dgrid must be f32 [N, H, W, 2]');

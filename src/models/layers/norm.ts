@@ -5,23 +5,38 @@ import { dropout } from '../../kernels/dropout.js';
 import { LAYER_NORM_EPS, layerNorm } from '../../kernels/layernorm.js';
 import { Layer } from './basic.js';
 
-/** nn.LayerNorm over the last dimension, with affine weight (1) and bias (0). */
+export interface LayerNormLayerOptions {
+  /** Added to the variance; default 1e-5. */
+  eps?: number;
+  /** Learnable weight (1) and bias (0) shaped like normalizedShape (default true; false: none, as PyTorch). */
+  elementwiseAffine?: boolean;
+}
+
+/** nn.LayerNorm over the trailing axes `normalizedShape` (a number: the last axis), with affine weight and bias. */
 export class LayerNorm extends Layer {
-  readonly weight: Tensor;
-  readonly bias: Tensor;
+  readonly weight: Tensor | undefined;
+  readonly bias: Tensor | undefined;
+  readonly normalizedShape: readonly number[];
 
   constructor(
     engine: Engine,
-    readonly features: number,
-    readonly eps = LAYER_NORM_EPS,
+    normalizedShape: number | readonly number[],
+    readonly options: LayerNormLayerOptions = {},
   ) {
     super(engine);
-    this.weight = this.addParameter('weight', engine.ones([features]));
-    this.bias = this.addParameter('bias', engine.zeros([features]));
+    this.normalizedShape = typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
+    if (options.elementwiseAffine !== false) {
+      this.weight = this.addParameter('weight', engine.ones(this.normalizedShape));
+      this.bias = this.addParameter('bias', engine.zeros(this.normalizedShape));
+    }
+  }
+
+  get eps(): number {
+    return this.options.eps ?? LAYER_NORM_EPS;
   }
 
   forward(x: Tensor): Tensor {
-    return layerNorm(x, this.weight, this.bias, this.eps);
+    return layerNorm(x, this.weight, this.bias, { normalizedShape: this.normalizedShape, eps: this.eps });
   }
 }
 

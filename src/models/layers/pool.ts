@@ -1,6 +1,6 @@
 /** Pooling layers over NHWC activations. */
 import type { Tensor } from '../../graph/tensor.js';
-import { adaptiveAvgPool2d, avgPool2d, globalAvgPool2d, globalMaxPool2d, maxPool2d, type AvgPool2dOptions, type Pair, type Pool2dOptions } from '../../kernels/pool.js';
+import { adaptiveAvgPool2d, avgPool2d, globalAvgPool2d, globalMaxPool2d, maxPool2d, type AvgPool2dOptions, type GlobalPoolOptions, type Pair, type Pool2dOptions } from '../../kernels/pool.js';
 import type { Engine } from '../../device/engine.js';
 import { Layer } from './basic.js';
 
@@ -41,19 +41,21 @@ export class AdaptiveAvgPool2d extends Layer {
 
   forward(x: Tensor): Tensor {
     const [h, w] = typeof this.outputSize === 'number' ? [this.outputSize, this.outputSize] : this.outputSize;
-    if (h === 1 && w === 1) {
-      const g = globalAvgPool2d(x); // [N, C]
-      const out = g.reshape([x.shape[0]!, 1, 1, x.shape[3]!]);
-      g.dispose();
-      return out;
-    }
+    if (h === 1 && w === 1) return globalAvgPool2d(x, { keepdim: true });
     return adaptiveAvgPool2d(x, this.outputSize);
   }
 }
 
-/** Global max over H×W: [N, H, W, C] → [N, C]. */
+/** Global max over H×W: [N, H, W, C] → [N, C], or [N, 1, 1, C] with keepdim. */
 export class GlobalMaxPool2d extends Layer {
+  constructor(
+    engine: Engine,
+    readonly options: GlobalPoolOptions = {},
+  ) {
+    super(engine);
+  }
+
   forward(x: Tensor): Tensor {
-    return globalMaxPool2d(x);
+    return globalMaxPool2d(x, this.options);
   }
 }
