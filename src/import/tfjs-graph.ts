@@ -20,6 +20,7 @@ import { matmul } from '../kernels/matmul.js';
 import { avgPool2d, maxPool2d } from '../kernels/pool.js';
 import { max, mean, min, sum } from '../kernels/reduce.js';
 import { logSoftmax, softmax } from '../kernels/softmax.js';
+import { pad } from './pad.js';
 
 // ------------------------------------------------------------------------------------ model.json types
 
@@ -357,6 +358,18 @@ function reduction(op: (x: Tensor, axes?: number | readonly number[], keepDims?:
   };
 }
 
+/** TF's Pad / PadV2: paddings a constant int32 [rank, 2]; PadV2's third input the (scalar) fill value. */
+function padLike(withValue: boolean): Impl {
+  return (c) => {
+    const x = c.gpu(c.args[0]!);
+    const p = c.host(c.args[1]!, 'paddings');
+    if (p.data.length !== 2 * x.rank) throw new TfjsImportError(`node '${c.node.name}' (${c.node.op}): paddings ${fmtShape(p.shape)} for input ${fmtShape(x.shape)}; expected [${x.rank}, 2]`);
+    const pairs = Array.from({ length: x.rank }, (_, a) => [p.data[2 * a]!, p.data[2 * a + 1]!] as [number, number]);
+    const value = withValue ? c.host(c.args[2]!, 'constant value').data[0]! : 0;
+    return pad(x, pairs, value);
+  };
+}
+
 /** A new view (reshape) that the graph owns: the input stays alive for its other consumers. */
 function view(x: Tensor, shape: readonly number[]): Tensor {
   return x.reshape(shape);
@@ -398,6 +411,8 @@ const OPS: Record<string, Impl> = {
   Sum: reduction(sum),
   Max: reduction(max),
   Min: reduction(min),
+  Pad: padLike(false),
+  PadV2: padLike(true),
   Reshape: (c) => {
     const x = c.gpu(c.args[0]!);
     return view(x, Array.from(c.host(c.args[1]!, 'shape').data));

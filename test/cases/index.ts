@@ -41,3 +41,5 @@ import { recordingSuite } from './recording.cases.js';
 suites.push(recordingSuite);
 import { tfjsImportSuite } from './tfjs-import.cases.js';
 suites.push(tfjsImportSuite);
+import { padSuite } from './pad.cases.js';
+suites.push(padSuite);
