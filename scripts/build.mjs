@@ -17,6 +17,7 @@ export const ENTRIES = {
   'fergpu.browser': ['src/index.ts', 'browser'],
   cli: ['src/cli/main.ts', 'node'],
   bench: ['bench/run.ts', 'node'],
+  'web-tools': ['web/tools/cli.ts', 'node'],
 };
 
 /** The .d.ts files of the package, from a clean folder so no stale declaration ships. */
