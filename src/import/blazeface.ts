@@ -7,6 +7,7 @@
  */
 import type { Engine } from '../device/engine.js';
 import { noGrad } from '../graph/autograd.js';
+import { keep } from '../graph/scope.js';
 import type { Tensor } from '../graph/tensor.js';
 import { concat } from '../kernels/layout.js';
 import { gridSample } from '../kernels/spatial-transformer.js';
@@ -178,7 +179,7 @@ export class BlazeFace {
     const key = `${h}x${w} ${fit}`;
     let grid = this.grids.get(key);
     if (!grid) {
-      grid = this.engine.tensor(resizeGrid(h!, w!, BLAZEFACE_SIZE, fit), [1, BLAZEFACE_SIZE, BLAZEFACE_SIZE, 2]);
+      grid = keep(this.engine.tensor(resizeGrid(h!, w!, BLAZEFACE_SIZE, fit), [1, BLAZEFACE_SIZE, BLAZEFACE_SIZE, 2]));
       this.grids.set(key, grid);
     }
     return noGrad(() => gridSample(image, grid));

@@ -43,3 +43,5 @@ import { tfjsImportSuite } from './tfjs-import.cases.js';
 suites.push(tfjsImportSuite);
 import { padSuite } from './pad.cases.js';
 suites.push(padSuite);
+import { tfjsFuseSuite } from './tfjs-fuse.cases.js';
+suites.push(tfjsFuseSuite);

@@ -4,6 +4,7 @@
  * paddings refused; and Pad / PadV2 nodes of a TF.js graph model against the same reference.
  */
 import { HostTensor } from '../../src/graph/host.js';
+import { tidy } from '../../src/graph/scope.js';
 import { pad, type Paddings } from '../../src/import/pad.js';
 import { loadTfjsGraphModel, type TfjsModelJson } from '../../src/import/tfjs-graph.js';
 import { autogradCheck, checkOp, expectClose, randomHost, toGpu } from '../helpers/compare.js';
@@ -69,35 +70,43 @@ export const padSuite: Suite = {
       },
     },
     {
-      name: 'tfjs graph: Pad and PadV2 nodes (channel widening, as BlazeFace) match the reference',
+      name: 'tfjs graph: Pad and PadV2 nodes (channel widening, as BlazeFace) match the reference; weights survive a tidy',
       async run(engine) {
         const paddings = new Int32Array([0, 0, 1, 0, 0, 2, 0, 3]); // [4, 2]
         const model: TfjsModelJson = {
           format: 'graph-model',
           modelTopology: {
             node: [
-              { name: 'x', op: 'Placeholder', attr: { shape: { shape: { dim: [{ size: '-1' }, { size: '3' }, { size: '2' }, { size: '5' }] } } } },
+              { name: 'x', op: 'Placeholder', attr: { shape: { shape: { dim: [{ size: '-1' }, { size: '3' }, { size: '2' }, { size: '5' }] } } } }, // → [N, 5, 4, 11]
               { name: 'p', op: 'Const', attr: {} },
               { name: 'v', op: 'Const', attr: {} },
               { name: 'padded', op: 'Pad', input: ['x', 'p'], attr: {} },
-              { name: 'y', op: 'PadV2', input: ['padded', 'p', 'v'], attr: {} },
+              { name: 'widened', op: 'PadV2', input: ['padded', 'p', 'v'], attr: {} },
+              { name: 'bias', op: 'Const', attr: {} },
+              { name: 'y', op: 'AddV2', input: ['widened', 'bias'], attr: {} },
             ],
           },
-          weightsManifest: [{ paths: ['w.bin'], weights: [{ name: 'p', shape: [4, 2], dtype: 'int32' }, { name: 'v', shape: [], dtype: 'float32' }] }],
+          weightsManifest: [{ paths: ['w.bin'], weights: [{ name: 'p', shape: [4, 2], dtype: 'int32' }, { name: 'v', shape: [], dtype: 'float32' }, { name: 'bias', shape: [11], dtype: 'float32' }] }],
         };
-        const bytes = new Uint8Array(4 * 9);
+        const bias = Array.from({ length: 11 }, (_, i) => i - 5);
+        const bytes = new Uint8Array(4 * 20);
         bytes.set(new Uint8Array(paddings.buffer), 0);
         new DataView(bytes.buffer).setFloat32(32, 1.25, true);
+        bias.forEach((b, i) => new DataView(bytes.buffer).setFloat32(36 + 4 * i, b, true));
         const m = loadTfjsGraphModel(engine, model, [bytes.buffer]);
         const hx = randomHost([2, 3, 2, 5], 21);
         const x = toGpu(engine, hx);
         try {
-          const y = m.predict(x);
           const pairs: Paddings = [[0, 0], [1, 0], [0, 2], [0, 3]];
           const want = pad.cpu(pad.cpu(hx, pairs, 0), pairs, 1.25);
-          if (y.shape.join() !== want.shape.join()) throw new Error(`shape [${y.shape}], expected [${want.shape}]`);
-          expectClose((await y.read()) as Float32Array, want.data, EXACT, 'Pad → PadV2 graph');
-          y.dispose();
+          want.data.forEach((v, i) => (want.data[i] = v + bias[i % 11]!)); // the bias (an uploaded weight) on channels
+          // Twice, each inside a tidy: the weights uploaded by the first call belong to the model and survive it.
+          for (const call of ['first', 'second']) {
+            const y = tidy(() => m.predict(x));
+            if (y.shape.join() !== want.shape.join()) throw new Error(`shape [${y.shape}], expected [${want.shape}]`);
+            expectClose((await y.read()) as Float32Array, want.data, EXACT, `Pad → PadV2 graph, ${call} call in a tidy`);
+            y.dispose();
+          }
         } finally {
           x.dispose();
           m.dispose();
