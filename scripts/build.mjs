@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // Bundles the library and tools with esbuild. WGSL files are inlined as text, so the same bundle serves
-// Node and browsers. Usage: node scripts/build.mjs [entry...]  (default: all entries).
+// Node and browsers. Usage: node scripts/build.mjs [entry...]  (default: all entries). The entry `types` emits
+// the package's declarations to dist/types (tsconfig.types.json); `npm pack` builds the library, CLI and types.
 import { build } from 'esbuild';
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -14,10 +17,23 @@ export const ENTRIES = {
   'fergpu.browser': ['src/index.ts', 'browser'],
   cli: ['src/cli/main.ts', 'node'],
   bench: ['bench/run.ts', 'node'],
+  'web-tools': ['web/tools/cli.ts', 'node'],
 };
+
+/** The .d.ts files of the package, from a clean folder so no stale declaration ships. */
+export function emitTypes() {
+  rmSync(join(root, 'dist/types'), { recursive: true, force: true });
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.types.json'], { cwd: root, stdio: 'inherit' });
+}
 
 export async function bundle(names = Object.keys(ENTRIES)) {
   for (const name of names) {
+    if (name === 'types') {
+      emitTypes();
+      continue;
+    }
+    if (!(name in ENTRIES)) throw new Error(`build: unknown entry '${name}' (known: ${[...Object.keys(ENTRIES), 'types'].join(', ')})`);
     const [src, platform] = ENTRIES[name];
     if (!existsSync(join(root, src))) continue;
     await build({

@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /** fergpu: the engine core. Platform-neutral: runs in browsers as is; Node adds Dawn via src/node. */
 export { createEngine, describeAdapter, Engine, NO_ADAPTER_HELP, type AdapterReport, type EngineOptions } from './device/engine.js';
 export { GpuError, ShapeError } from './device/errors.js';

@@ -12,6 +12,7 @@ import { float16ToNumber } from '../io/float16.js';
 import type { Engine } from '../device/engine.js';
 import { fmtShape, ShapeError } from '../device/errors.js';
 import { noGrad } from '../graph/autograd.js';
+import { keep } from '../graph/scope.js';
 import type { Tensor } from '../graph/tensor.js';
 import { conv2d, type Padding } from '../kernels/conv.js';
 import { abs, add, div, exp, log, maximum, minimum, mul, neg, relu, sigmoid, sqrt, sub, tanh } from '../kernels/elementwise.js';
@@ -20,6 +21,9 @@ import { matmul } from '../kernels/matmul.js';
 import { avgPool2d, maxPool2d } from '../kernels/pool.js';
 import { max, mean, min, sum } from '../kernels/reduce.js';
 import { logSoftmax, softmax } from '../kernels/softmax.js';
+import { pad } from './pad.js';
+import { fuseResidualConvs, RESIDUAL_OP } from './tfjs-fuse.js';
+import { convGeometry, outShape } from '../kernels/conv-geometry.js';
 
 // ------------------------------------------------------------------------------------ model.json types
 
@@ -293,6 +297,30 @@ function convLike(depthwise: boolean, fused: boolean): Impl {
   };
 }
 
+/**
+ * conv (+ bias) + residual (+ ReLU) in one kernel: the node tfjs-fuse.ts makes of conv → Add → Relu. A skip whose
+ * shape is not the convolution's (a broadcasting Add) takes the unfused path.
+ */
+function convResidual(c: Ctx): Tensor {
+  dataFormat(c);
+  const x = c.gpu(c.args[0]!);
+  const w = c.gpu(c.args[1]!);
+  const { bias } = c.node.attr?.fused_ops ? fusedParts(c.node) : { bias: false };
+  const skip = c.gpu(c.args[c.args.length - 1]!);
+  const withRelu = c.node.attr?._relu?.b === true;
+  const geometry = { stride: hw(c, 'strides'), dilation: hw(c, 'dilations'), padding: convPadding(c) };
+  const biasOpt = bias ? { bias: c.gpu(c.args[2]!) } : {};
+  if (outShape(convGeometry('conv2d', x.shape, w.shape, geometry)).join() === skip.shape.join()) {
+    return conv2d(x, w, { ...geometry, ...biasOpt, residual: skip, ...(withRelu ? { activation: 'relu' as const } : {}) });
+  }
+  const y = conv2d(x, w, { ...geometry, ...biasOpt });
+  c.temp.push(y);
+  const sum = add(y, skip);
+  if (!withRelu) return sum;
+  c.temp.push(sum);
+  return relu(sum);
+}
+
 /** TF's SAME pooling pads the odd extra row/column at the bottom/right and ignores the padding (average: in-bounds count). */
 function poolLike(isMax: boolean): Impl {
   return (c) => {
@@ -333,6 +361,18 @@ function reduction(op: (x: Tensor, axes?: number | readonly number[], keepDims?:
   return (c) => {
     const x = c.gpu(c.args[0]!);
     return op(x, axesOf(c, x.rank), attrBool(c.node, 'keep_dims'));
+  };
+}
+
+/** TF's Pad / PadV2: paddings a constant int32 [rank, 2]; PadV2's third input the (scalar) fill value. */
+function padLike(withValue: boolean): Impl {
+  return (c) => {
+    const x = c.gpu(c.args[0]!);
+    const p = c.host(c.args[1]!, 'paddings');
+    if (p.data.length !== 2 * x.rank) throw new TfjsImportError(`node '${c.node.name}' (${c.node.op}): paddings ${fmtShape(p.shape)} for input ${fmtShape(x.shape)}; expected [${x.rank}, 2]`);
+    const pairs = Array.from({ length: x.rank }, (_, a) => [p.data[2 * a]!, p.data[2 * a + 1]!] as [number, number]);
+    const value = withValue ? c.host(c.args[2]!, 'constant value').data[0]! : 0;
+    return pad(x, pairs, value);
   };
 }
 
@@ -377,6 +417,9 @@ const OPS: Record<string, Impl> = {
   Sum: reduction(sum),
   Max: reduction(max),
   Min: reduction(min),
+  [RESIDUAL_OP]: convResidual,
+  Pad: padLike(false),
+  PadV2: padLike(true),
   Reshape: (c) => {
     const x = c.gpu(c.args[0]!);
     return view(x, Array.from(c.host(c.args[1]!, 'shape').data));
@@ -486,6 +529,11 @@ export function loadTfjsGraphModel(engine: Engine, modelJson: TfjsModelJson, wei
   const outputs = sigOutputs.length > 0 && sigOutputs.every((o) => byName.has(o)) ? sigOutputs : nodes.filter((n) => !consumed.has(n.name) && n.op !== 'Const' && n.op !== 'Placeholder').map((n) => n.name);
   if (outputs.length === 0) throw new TfjsImportError('the graph has no outputs');
 
+  // conv → Add → Relu chains run as one kernel; the graph executes the rewritten nodes.
+  const { nodes: graphNodes, folded } = fuseResidualConvs(nodes, new Set(outputs));
+  byName.clear();
+  for (const n of graphNodes) byName.set(n.name, n);
+
   // Execution order: depth-first from the outputs, so nodes no output needs never run.
   const order: TfNodeDef[] = [];
   const state = new Map<string, 'visiting' | 'done'>();
@@ -511,8 +559,9 @@ export function loadTfjsGraphModel(engine: Engine, modelJson: TfjsModelJson, wei
   const upload = (name: string, w: HostWeight): Tensor => {
     let t = uploaded.get(name);
     if (!t) {
-      // Frozen: the graph's weights never change, so kernels keep the forms they derive from them.
-      t = engine.freeze(engine.tensor(w.data, w.shape.length === 0 ? [1] : w.shape, w.dtype === 'float32' ? 'f32' : 'i32'));
+      // Frozen and kept: the graph's weights never change (kernels keep the forms they derive from them), and a
+      // tidy() around the first call must not free them.
+      t = keep(engine.freeze(engine.tensor(w.data, w.shape.length === 0 ? [1] : w.shape, w.dtype === 'float32' ? 'f32' : 'i32')));
       uploaded.set(name, t);
     }
     return t;
@@ -520,7 +569,10 @@ export function loadTfjsGraphModel(engine: Engine, modelJson: TfjsModelJson, wei
 
   const execute = (given: Record<string, Tensor>, wanted: readonly string[] = outputs): Record<string, Tensor> => {
     if (disposed) throw new TfjsImportError('the model was disposed');
-    for (const w of wanted) if (!byName.has(w)) throw new TfjsImportError(`no node named '${w}' to output`);
+    for (const w of wanted) {
+      if (folded.has(w)) throw new TfjsImportError(`node '${w}' was fused into '${folded.get(w)}' (a convolution with its residual add) and has no output of its own`);
+      if (!byName.has(w)) throw new TfjsImportError(`no node named '${w}' to output`);
+    }
     for (const p of inputs) {
       const t = given[p.name];
       if (!t) throw new TfjsImportError(`missing input '${p.name}' (shape ${fmtShape(p.shape)})`);

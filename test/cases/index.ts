@@ -47,3 +47,7 @@ import { validationSuite } from './validation.cases.js';
 suites.push(validationSuite);
 import { nanSuite } from './nan.cases.js';
 suites.push(nanSuite);
+import { padSuite } from './pad.cases.js';
+suites.push(padSuite);
+import { tfjsFuseSuite } from './tfjs-fuse.cases.js';
+suites.push(tfjsFuseSuite);
