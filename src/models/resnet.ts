@@ -12,7 +12,7 @@ import { keep, tidy, trackTensor } from '../graph/scope.js';
 import type { Tensor } from '../graph/tensor.js';
 import { BN_EPS, BN_MOMENTUM, batchNorm2d } from '../kernels/batchnorm.js';
 import { conv2d } from '../kernels/conv.js';
-import { add, relu } from '../kernels/elementwise.js';
+import { add, div, mul, neg, relu, sqrt, sub } from '../kernels/elementwise.js';
 import { matmul, type Activation } from '../kernels/matmul.js';
 import type { Op } from '../kernels/op.js';
 import { maxPool2d } from '../kernels/pool.js';
@@ -97,6 +97,47 @@ export function bn<T>(b: Backend<T>, layer: BatchNorm2d, x: T, withRelu = false)
   });
 }
 
+/**
+ * conv → BN (→ ReLU, + a residual before it) as one convolution when both layers are frozen in eval mode
+ * (Module.freeze): BN folds into the weights and a bias, W·s and β + (b − μ)·s per output channel with
+ * s = γ/√(σ² + ε), made once and kept with the conv's weight (engine.derived). Otherwise conv then BN; a
+ * residual is then added and ReLU applied after BN, as in a BasicBlock's tail.
+ */
+export function convBn<T>(b: Backend<T>, c: Conv2d, n: BatchNorm2d, x: T, opts: { relu?: boolean; residual?: T } = {}): T {
+  const folded = b.kind === 'gpu' && !n.training ? foldedConvBn(c, n) : undefined;
+  if (folded) {
+    const o = c.options;
+    return b.run(conv2d, x, folded.weight, { stride: o.stride ?? 1, padding: o.padding ?? 0, bias: folded.bias, ...(opts.residual ? { residual: opts.residual } : {}), activation: opts.relu ? 'relu' : 'none' });
+  }
+  if (!opts.residual) return bn(b, n, conv(b, c, x), opts.relu);
+  const sum = b.run(add, bn(b, n, conv(b, c, x)), opts.residual);
+  return opts.relu ? b.run(relu, sum) : sum;
+}
+
+function foldedConvBn(c: Conv2d, n: BatchNorm2d): { weight: Tensor; bias: Tensor } | undefined {
+  const engine = c.engine;
+  const frozen = [c.weight, c.bias, n.weight, n.bias, n.runningMean, n.runningVar].every((t) => !t || engine.isFrozen(t));
+  if (!frozen) return undefined;
+  return engine.derived(
+    c.weight,
+    'batch norm folded',
+    () =>
+      noGrad(() =>
+        tidy(() => {
+          const std = sqrt(add(n.runningVar, n.options.eps ?? BN_EPS));
+          const scale = div(n.weight ?? engine.ones(std.shape), std);
+          const shift = c.bias ? sub(c.bias, n.runningMean) : neg(n.runningMean);
+          const bias = n.bias ? add(mul(shift, scale), n.bias) : mul(shift, scale);
+          return { weight: keep(engine.freeze(mul(c.weight, scale))), bias: keep(engine.freeze(bias)) };
+        }),
+      ),
+    (f) => {
+      f.weight.dispose();
+      f.bias.dispose();
+    },
+  );
+}
+
 /** x [rows, in] → [rows, out]. */
 export function linear<T>(b: Backend<T>, layer: Linear, x: T, activation: Activation = 'none'): T {
   return b.run(matmul, x, b.p(layer.weight), { transB: true, activation, ...(layer.bias ? { bias: b.p(layer.bias) } : {}) });
@@ -164,11 +205,13 @@ export class BasicBlock extends Module {
 
   forwardWith<T>(b: Backend<T>, x: T, key: string, out: Outputs<T>): T {
     return b.scope(() => {
-      let h = bn(b, this.bn1, conv(b, this.conv1, x), true);
+      let h = convBn(b, this.conv1, this.bn1, x, { relu: true });
       for (const m of this.mid) h = m.apply(b, h, key, out);
-      h = bn(b, this.bn2, conv(b, this.conv2, h));
+      const shortcut = this.downsample ? convBn(b, this.downsample.conv, this.downsample.bn, x) : x;
+      // Without attention after bn2, the residual add and ReLU ride on conv2's epilogue when folded.
+      if (this.post.length === 0) return convBn(b, this.conv2, this.bn2, h, { residual: shortcut, relu: true });
+      h = convBn(b, this.conv2, this.bn2, h);
       for (const m of this.post) h = m.apply(b, h, key, out);
-      const shortcut = this.downsample ? bn(b, this.downsample.bn, conv(b, this.downsample.conv, x)) : x;
       return b.run(relu, b.run(add, h, shortcut));
     });
   }
@@ -198,7 +241,7 @@ export class Stem extends Module {
 
   forwardWith<T>(b: Backend<T>, x: T): T {
     return b.scope(() => {
-      const h = bn(b, this.bn, conv(b, this.conv, x), true);
+      const h = convBn(b, this.conv, this.bn, x, { relu: true });
       return this.options.kind === 'imagenet' ? b.run(maxPool2d, h, { kernel: 3, stride: 2, padding: 1 }) : h;
     });
   }

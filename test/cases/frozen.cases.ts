@@ -3,10 +3,15 @@
  * result with one dispatch less per call, on every conv variant; frozen values refuse writes, copies and
  * optimisers; the kept forms go when the tensor is disposed.
  */
+import { noGrad } from '../../src/graph/autograd.js';
+import { keep, tidy } from '../../src/graph/scope.js';
+import type { Tensor } from '../../src/graph/tensor.js';
 import { conv2dKernel } from '../../src/kernels/conv-gpu.js';
 import { conv2d } from '../../src/kernels/conv.js';
 import { gpuObjects } from '../../src/kernels/objects.js';
 import { Adam } from '../../src/optim/adam.js';
+import { RECIPES } from '../../src/train/recipes.js';
+import type { ForwardModel } from '../../src/train/trainer.js';
 import { expectClose, randomHost, toGpu, type Tolerance } from '../helpers/compare.js';
 import { expectThrows, type Case, type Suite } from './types.js';
 
@@ -82,6 +87,42 @@ const cases: Case[] = [
       engine.write(fresh, [1, 1, 1, 1]);
       check(!engine.isFrozen(fresh), 'recycled buffer is not frozen');
       fresh.dispose();
+    },
+  },
+  {
+    name: 'frozen M1 and M3: batch norm folded into the convolutions (and M1\'s residual + ReLU into conv2), logits within 1e-5',
+    async run(engine) {
+      for (const name of ['m1', 'm3'] as const) {
+        const recipe = RECIPES[name];
+        const model = (recipe.create(engine, { ...recipe.options('small', 7), seed: 5 }) as ForwardModel).eval();
+        // Running statistics and affine parameters away from their initial 0/1, so that the fold does something.
+        let seed = 100;
+        const norms = new Set(model.namedBuffers().filter(([k]) => k.endsWith('.running_mean')).map(([k]) => k.slice(0, -'running_mean'.length)));
+        for (const [key, t] of [...model.namedParameters(), ...model.namedBuffers()]) {
+          if (!norms.has(key.slice(0, key.lastIndexOf('.') + 1)) || key.endsWith('num_batches_tracked')) continue;
+          const h = randomHost(t.shape, seed++, key.endsWith('running_var') ? 0.5 : -0.5, key.endsWith('running_var') ? 2 : 0.5);
+          engine.write(t, key.endsWith('weight') ? h.data.map((v) => 1 + v) : h.data);
+        }
+        check(seed - 100 >= 4 * 17, `${name}: only ${seed - 100} batch-norm tensors changed`);
+        const spec = recipe.input('small');
+        const shape = spec.frames === 1 ? [2, spec.size, spec.size, spec.channels] : [1, spec.frames, spec.size, spec.size, spec.channels];
+        const x = toGpu(engine, randomHost(shape, 7));
+        const forward = (): { logits: Tensor; dispatches: number } => {
+          const d0 = engine.runtime.counters.dispatches;
+          const logits = noGrad(() => tidy(() => keep(model.forward(x).logits!)));
+          return { logits, dispatches: engine.runtime.counters.dispatches - d0 };
+        };
+        const plain = forward();
+        const want = await plain.logits.read();
+        model.freeze();
+        forward().logits.dispose(); // folds and packs
+        const folded = forward();
+        check(folded.dispatches < plain.dispatches - 20, `${name}: ${folded.dispatches} dispatches folded, ${plain.dispatches} unfolded`);
+        expectClose(await folded.logits.read(), want, { abs: 1e-5, rel: 1e-5 }, `${name} folded logits`);
+        for (const t of [plain.logits, folded.logits, x]) t.dispose();
+        model.dispose();
+      }
+      await engine.sync();
     },
   },
 ];
