@@ -319,7 +319,6 @@ function runTextured(engine: Engine, p: MatmulProblem, v: TextureKernel): Tensor
   const chunk = Math.floor(engine.limits.maxTextureDimension2D / PAD_MN) * PAD_MN;
   const pool = texturePool(engine);
   const at = pool.acquire(kq, Math.min(chunk, Math.ceil(M / PAD_MN) * PAD_MN), plan.aMatrices);
-  const bt = pool.acquire(nP / 4, 4 * kq, plan.bMatrices);
   const pack = (src: Tensor, dst: PooledTexture, u: { rows: number; cols: number; rowsP: number; colsQ: number; sRow: number; sCol: number; stride: number; r0: number }, layers: number, what: string) =>
     engine.runtime.dispatch({
       kernel: kernels.pack,
@@ -328,7 +327,14 @@ function runTextured(engine: Engine, p: MatmulProblem, v: TextureKernel): Tensor
       bindings: [src.binding(), { view: dst.view }],
       grid: [Math.ceil(u.colsQ / 8), Math.ceil(u.rowsP / 8), layers],
     });
-  pack(p.b, bt, { rows: K, cols: N, rowsP: 4 * kq, colsQ: nP / 4, sRow: transB ? 1 : N, sCol: transB ? K : 1, stride: K * N, r0: 0 }, plan.bMatrices, 'b');
+  // B of a frozen tensor (an inference model's weight) is staged once and kept with it.
+  const stageB = (): PooledTexture => {
+    const t = pool.acquire(nP / 4, 4 * kq, plan.bMatrices);
+    pack(p.b, t, { rows: K, cols: N, rowsP: 4 * kq, colsQ: nP / 4, sRow: transB ? 1 : N, sCol: transB ? K : 1, stride: K * N, r0: 0 }, plan.bMatrices, 'b');
+    return t;
+  };
+  const kept = engine.derived(p.b, `matmul b ${K} ${N} ${transB} ${plan.bMatrices}`, stageB, (t) => pool.release(t));
+  const bt = kept ?? stageB();
   const tilesN = nP / v.tileN;
   for (let m0 = 0; m0 < M; m0 += chunk) {
     const rows = Math.min(chunk, M - m0);
@@ -345,7 +351,7 @@ function runTextured(engine: Engine, p: MatmulProblem, v: TextureKernel): Tensor
     });
   }
   pool.release(at);
-  pool.release(bt);
+  if (!kept) pool.release(bt);
   return out;
 }
 

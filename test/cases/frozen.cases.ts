@@ -8,6 +8,7 @@ import { keep, tidy } from '../../src/graph/scope.js';
 import type { Tensor } from '../../src/graph/tensor.js';
 import { conv2dKernel } from '../../src/kernels/conv-gpu.js';
 import { conv2d } from '../../src/kernels/conv.js';
+import { matmul, matmulKernel } from '../../src/kernels/matmul.js';
 import { gpuObjects } from '../../src/kernels/objects.js';
 import { Adam } from '../../src/optim/adam.js';
 import { RECIPES } from '../../src/train/recipes.js';
@@ -65,6 +66,39 @@ const cases: Case[] = [
         check(engine.memory().liveBytes < live, 'disposing a frozen weight frees its buffer');
         check(gpuObjects(engine).textures <= before, 'no texture is created by disposing');
         for (const t of [x, plain]) t.dispose();
+      }
+    },
+  },
+  {
+    name: 'matmul with a frozen B: staged once, same result on every variant (texture variants: one dispatch less)',
+    async run(engine) {
+      for (const s of [{ a: [5, 9], b: [7, 9], transB: true }, { a: [3, 33, 17], b: [17, 65], transB: false }]) {
+        const ah = randomHost(s.a, 1);
+        const bh = randomHost(s.b, 2);
+        const want = matmul.cpu(ah, bh, { transB: s.transB }).data;
+        const a = toGpu(engine, ah);
+        const b = engine.freeze(toGpu(engine, bh));
+        const plain = toGpu(engine, bh);
+        for (const v of engine.variants.supported(matmulKernel)) {
+          engine.variants.force(matmulKernel.name, v);
+          try {
+            const count = (bb: typeof b): number => {
+              const d0 = engine.runtime.counters.dispatches;
+              const y = matmul(a, bb, { transB: s.transB });
+              const n = engine.runtime.counters.dispatches - d0;
+              y.dispose();
+              return n;
+            };
+            count(b);
+            const frozen = count(b);
+            const unfrozen = count(plain);
+            check(frozen === unfrozen - (v.startsWith('texture') ? 1 : 0), `[${v}] ${frozen} dispatches with a frozen B, ${unfrozen} without`);
+            expectClose(await matmul(a, b, { transB: s.transB }).read(), want, TOL, `[${v}] frozen matmul ${s.a} x ${s.b}`);
+          } finally {
+            engine.variants.force(matmulKernel.name, undefined);
+          }
+        }
+        for (const t of [a, b, plain]) t.dispose();
       }
     },
   },
