@@ -52,7 +52,7 @@ export function cropBoxes(frame: Tensor, boxes: readonly FaceBox[], size: number
   for (const b of boxes) if (!(b.width > 0 && b.height > 0)) throw new Error(`cropBoxes: a box needs a positive size, got ${JSON.stringify(b)}`);
   return noGrad(() => {
     const theta = frame.engine.tensor(boxes.flatMap((b) => boxTheta(b, w!, h!)), [boxes.length, 2, 3]);
-    const grids = affineGrid(theta, [boxes.length, size, size, c!]);
+    const grids = affineGrid(theta, [boxes.length, size, size]);
     // The N grids stacked as one tall grid over the one frame: no copy of the frame per box.
     const tall = grids.reshape([1, boxes.length * size, size, 2]);
     const sampled = gridSample(frame, tall);
