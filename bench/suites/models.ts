@@ -253,50 +253,60 @@ async function runBackbone(ctx: SuiteContext, tf: Tf, kernels: TunableKernel<nev
   const tx = tf.tensor(data, [1, side, side, 3]) as TfTensor;
   const anchor = await tfResNet(tf, net);
   const rows: Row[] = [];
-  try {
-    for (const wait of ctx.waits) {
-      const waiter = setWaitMode(engine, wait);
-      const ceilings = await ctx.ceilings(wait);
-      engine.resetPeakMemory();
-      const ours = async () => {
-        noGrad(() => tidy(() => void net.forward(x)));
-        await engine.sync();
-      };
-      const theirs = async () => {
-        const y = anchor.run(tx);
-        await tfSync(tf, waiter);
-        y.dispose();
-      };
-      const opts = ctx.quick ? { budgetMs: 100, minIterations: 2, maxIterations: 5 } : { budgetMs: 3000, minIterations: 3, maxIterations: 10, warmup: 1, rounds: 2 };
-      const t = await timePair(`resnet18 ${wait}`, ours, theirs, opts);
-      const row = makeRow({
-        case: 'ResNet18 backbone eval forward',
-        shape: `1x${side}x${side}x3`,
-        wait,
-        ours: t.ours,
-        anchor: { name: 'tfjs-webgpu', timing: t.anchor },
-        flops: resnetFlops(side),
-        fmaCeiling: ceilings.fmaGflops,
-        extra: {
-          variant: variantOf(engine, kernels),
-          first_compiles: wait === ctx.waits[0],
-          fma_ceiling: Number(ceilings.fmaGflops.toFixed(2)),
-          ceiling_source: ceilings.source,
-          peak_live_mib: mib(engine.memory().peakLiveBytes),
-          weights_mib: mib(weightBytes(net)),
-        },
-      });
-      log(`models: ${wait} ResNet18 1x${side}x${side}x3: ours ${row.ours_ms} ms (first ${row.ours_first_ms}), tfjs-webgpu ${row.anchor_ms} ms (first ${row.anchor_first_ms as number}), ratio ${row.ratio}`);
-      rows.push(row);
-    }
-    // Same answer from both (outside the timings): the final feature map.
+  // Same answer as tfjs (outside the timings): the final feature map.
+  const check = async (): Promise<number> => {
     const ours = (await noGrad(() => tidy(() => net.forward(x))).read()) as Float32Array;
     const y = anchor.run(tx);
     const ref = (await y.data()) as Float32Array;
     y.dispose();
     const diff = relDiff(ours, ref);
     if (diff > 1e-3) log(`models: WARNING ResNet18 output differs from tfjs-webgpu by ${diff.toExponential(2)} (relative)`);
-    for (const r of rows) r.max_rel_diff = Number(diff.toPrecision(2));
+    return Number(diff.toPrecision(2));
+  };
+  try {
+    // Eval mode as trained, then frozen for inference (Module.freeze): BN folded into the convs, residual + ReLU
+    // in conv2's epilogue, weights packed once.
+    for (const frozen of [false, true]) {
+      if (frozen) net.freeze();
+      const first = rows.length;
+      for (const wait of ctx.waits) {
+        const waiter = setWaitMode(engine, wait);
+        const ceilings = await ctx.ceilings(wait);
+        engine.resetPeakMemory();
+        const ours = async () => {
+          noGrad(() => tidy(() => void net.forward(x)));
+          await engine.sync();
+        };
+        const theirs = async () => {
+          const y = anchor.run(tx);
+          await tfSync(tf, waiter);
+          y.dispose();
+        };
+        const opts = ctx.quick ? { budgetMs: 100, minIterations: 2, maxIterations: 5 } : { budgetMs: 3000, minIterations: 3, maxIterations: 10, warmup: 1, rounds: 2 };
+        const t = await timePair(`resnet18 ${wait}`, ours, theirs, opts);
+        const row = makeRow({
+          case: frozen ? 'ResNet18 backbone frozen forward (BN folded)' : 'ResNet18 backbone eval forward',
+          shape: `1x${side}x${side}x3`,
+          wait,
+          ours: t.ours,
+          anchor: { name: 'tfjs-webgpu', timing: t.anchor },
+          flops: resnetFlops(side),
+          fmaCeiling: ceilings.fmaGflops,
+          extra: {
+            variant: variantOf(engine, kernels),
+            first_compiles: wait === ctx.waits[0] && !frozen,
+            fma_ceiling: Number(ceilings.fmaGflops.toFixed(2)),
+            ceiling_source: ceilings.source,
+            peak_live_mib: mib(engine.memory().peakLiveBytes),
+            weights_mib: mib(weightBytes(net)),
+          },
+        });
+        log(`models: ${wait} ResNet18 1x${side}x${side}x3: ours ${row.ours_ms} ms (first ${row.ours_first_ms}), tfjs-webgpu ${row.anchor_ms} ms (first ${row.anchor_first_ms as number}), ratio ${row.ratio}`);
+        rows.push(row);
+      }
+      const diff = await check();
+      for (const r of rows.slice(first)) r.max_rel_diff = diff;
+    }
   } finally {
     anchor.dispose();
     tx.dispose();
