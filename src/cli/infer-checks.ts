@@ -2,25 +2,7 @@
 import { access, constants, mkdir, stat } from 'node:fs/promises';
 import type { ModelFileInfo } from '../train/model-file.js';
 
-/** A file-system error as a sentence naming the path: missing, a symbolic-link loop, no permission, not a folder. */
-export function describeFsError(path: string, e: unknown, what = 'file'): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  switch (code) {
-    case 'ENOENT':
-      return `${path}: no such ${what}`;
-    case 'ELOOP':
-      return `${path}: a loop of symbolic links (it resolves to itself); point it at a real ${what}`;
-    case 'EACCES':
-    case 'EPERM':
-      return `${path}: permission denied (cannot read it)`;
-    case 'ENOTDIR':
-      return `${path}: a part of the path is a file, not a folder`;
-    case 'EISDIR':
-      return `${path}: a folder, expected a ${what}`;
-    default:
-      return `${path}: cannot read it (${(e as Error).message})`;
-  }
-}
+export { describeFsError } from '../node/fs-errors.js';
 
 /** Creates `dir` when missing and checks it can be written, before any work is done. */
 export async function ensureWritableFolder(dir: string, option: string): Promise<void> {

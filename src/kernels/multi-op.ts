@@ -9,7 +9,8 @@ import { fmtShape, ShapeError } from '../device/errors.js';
 import { isGradEnabled } from '../graph/autograd.js';
 import type { HostTensor, TensorMeta } from '../graph/host.js';
 import type { Tensor } from '../graph/tensor.js';
-import { tensorArgs, type HostArgs, type MetaArgs } from './op.js';
+import { withOp } from '../graph/op-context.js';
+import { checkOneEngine, opLabel, tensorArgs, type HostArgs, type MetaArgs } from './op.js';
 
 /** What the shape check hands to both implementations: each output's shape and dtype. */
 export interface MultiPlan<O extends string> {
@@ -33,6 +34,7 @@ export interface MultiOp<A extends unknown[], O extends string, P extends MultiP
 
 export function defineMultiOp<A extends unknown[], O extends string, P extends MultiPlan<O>>(decl: MultiOpDecl<A, O, P>): MultiOp<A, O, P> {
   const run = (...args: A): Record<O, Tensor> => {
+    checkOneEngine(decl.name, args);
     const plan = decl.check(...(args as unknown as MetaArgs<A>));
     if (isGradEnabled()) {
       const inputs = tensorArgs(args);
@@ -43,7 +45,7 @@ export function defineMultiOp<A extends unknown[], O extends string, P extends M
         );
       }
     }
-    return decl.gpu(plan, ...args);
+    return withOp(() => opLabel(decl.name, args), () => decl.gpu(plan, ...args));
   };
   return Object.assign(run, {
     opName: decl.name,
