@@ -80,7 +80,8 @@ export function decodeImage(bytes: Uint8Array, name = 'image'): Image8 {
       const d = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6, maxMemoryUsageInMB: 1024 });
       return { width: d.width, height: d.height, channels: 3, data: d.data };
     } catch (e) {
-      throw new Error(`${name}: corrupt JPEG (${(e as Error).message})`);
+      const ended = bytes[bytes.length - 2] === 0xff && bytes[bytes.length - 1] === 0xd9;
+      throw new Error(`${name}: ${ended ? 'corrupt JPEG' : 'truncated or corrupt JPEG (no end-of-image marker)'} (${(e as Error).message})`);
     }
   }
   throw new Error(`${name}: not a PNG or JPEG file (unrecognised first bytes)`);

@@ -31,7 +31,7 @@ function parseChoices(text: string): { data: Record<string, string>; problem?: s
 
 /**
  * A tuning store backed by `path`. A missing file starts empty; a damaged one (not JSON, not an object of strings)
- * is ignored with a warning and rebuilt by the next measurement, so a bad cache never stops a command.
+ * is ignored with a warning and rewritten at once with what was usable, so a bad cache never stops a command.
  */
 export function fileTuningStore(path = defaultTuningPath(), warn: (message: string) => void = (m) => console.warn(`warning: ${m}`)): TuningStore {
   let data: Record<string, string> = {};
@@ -45,26 +45,32 @@ export function fileTuningStore(path = defaultTuningPath(), warn: (message: stri
   if (text !== undefined) {
     const r = parseChoices(text);
     data = r.data;
-    if (r.problem) warn(`${path}: the kernel tuning cache ${r.problem}; ignored, and rebuilt as kernels are measured`);
+    if (r.problem) {
+      warn(`${path}: the kernel tuning cache ${r.problem}; ignored and rebuilt (kernel variants are measured again as needed)`);
+      save();
+    }
+  }
+  function save(): void {
+    const tmp = `${path}.${process.pid}.tmp`;
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+      // A sibling file renamed into place: another process never reads half a cache.
+      writeFileSync(tmp, JSON.stringify(data, null, 1));
+      renameSync(tmp, path);
+    } catch {
+      // a read-only home only costs re-measuring next run
+      try {
+        rmSync(tmp, { force: true });
+      } catch {
+        // nothing was written
+      }
+    }
   }
   return {
     get: (key) => (Object.prototype.hasOwnProperty.call(data, key) ? data[key] : undefined),
     set(key, value) {
       data[key] = value;
-      const tmp = `${path}.${process.pid}.tmp`;
-      try {
-        mkdirSync(dirname(path), { recursive: true });
-        // A sibling file renamed into place: another process never reads half a cache.
-        writeFileSync(tmp, JSON.stringify(data, null, 1));
-        renameSync(tmp, path);
-      } catch {
-        // a read-only home only costs re-measuring next run
-        try {
-          rmSync(tmp, { force: true });
-        } catch {
-          // nothing was written
-        }
-      }
+      save();
     },
   };
 }
