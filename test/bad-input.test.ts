@@ -80,6 +80,8 @@ const DAMAGED: [name: string, edit: Parameters<typeof damagedWeights>[1], reason
   ['nan.safetensors', { tensors: (e) => ((e['classifier.weight']!.data as Float32Array)[3] = NaN) }, /'classifier\.weight' \[7, \d+\]: 1 of \d+ values is NaN or infinite \(first: element 3 = NaN\)/],
   ['inf.safetensors', { tensors: (e) => ((e['layer2.0.conv1.weight']!.data as Float32Array)[0] = -Infinity) }, /'layer2\.0\.conv1\.weight' \[.*\]: 1 of \d+ values is NaN or infinite \(first: element 0 = -Infinity\)/],
   ['negative-variance.safetensors', { tensors: (e) => ((e['layer1.0.bn1.running_var']!.data as Float32Array)[2] = -0.5) }, /'layer1\.0\.bn1\.running_var' \[\d+\]: 1 of \d+ values is negative, and a variance cannot be \(first: element 2 = -0\.5\)/],
+  // Finite weights whose logits overflow: the load passes, the result is not finite and is not printed.
+  ['overflow.safetensors', { tensors: (e) => (e['classifier.weight']!.data as Float32Array).fill(3e38) }, /good: the model's output is not finite \(probabilities .*NaN.*\): the input or the weights in .*overflow\.safetensors hold NaN or infinite values/],
   ['no-input.safetensors', { info: (i) => delete i.input }, /the fergpu metadata has no 'input'/],
   ['zero-frames.safetensors', { info: (i) => ((i.input as Record<string, unknown>).frames = 0) }, /input\.frames = 0; expected an integer ≥ 1/],
   ['short-labels.safetensors', { info: (i) => ((i.labels as string[]).length = 5) }, /lists 5 labels \(anger, disgust, fear, happiness, sadness\) for a model of 7 classes/],
