@@ -239,7 +239,8 @@ export const pow = binaryOp('pow', 'pow_signed(x, y)', powRef, (dy, a, b, s, n) 
   }),
 ]);
 
-const logPositive = unaryOp('logPositive', 'select(0.0, log(x), x > 0.0)', (x) => (x > 0 ? Math.log(x) : 0), { uses: 'none', grad: () => { throw new Error('logPositive is used only inside gradients'); } });
+// NaN stays NaN (as every unary kernel keeps it); a ≤ 0 gives 0.
+const logPositive = unaryOp('logPositive', 'select(0.0, log(x), x > 0.0)', (x) => (Number.isNaN(x) ? x : x > 0 ? Math.log(x) : 0), { uses: 'none', grad: () => { throw new Error('logPositive is used only inside gradients'); } });
 
 /** dy·mask to a and dy·(1 − mask) to b. */
 function maskedPair(dy: Tensor, mask: Tensor, n: readonly boolean[]): [Tensor | null, Tensor | null] {
