@@ -166,8 +166,9 @@ export function activationBackward(dy: Tensor, y: Tensor, activation: 'none' | '
   }
 }
 
-// NaN-propagating forms from the runtime prelude: WGSL's max/min may drop a NaN operand (IEEE/PyTorch keep it).
-export const relu = unaryOp('relu', 'relu_f32(x)', (x) => Math.max(x, 0), { uses: 'y', grad: (dy, y) => reluBackward(dy, y!) });
+// NaN propagates (IEEE/PyTorch): the unary kernel returns NaN for NaN itself; binary max/min use the prelude's
+// NaN-propagating forms, as WGSL's max/min may drop a NaN operand.
+export const relu = unaryOp('relu', 'max(x, 0.0)', (x) => Math.max(x, 0), { uses: 'y', grad: (dy, y) => reluBackward(dy, y!) });
 export const sigmoid = unaryOp('sigmoid', '1.0 / (1.0 + exp(-x))', (x) => 1 / (1 + Math.exp(-x)), { uses: 'y', grad: (dy, y) => sigmoidBackward(dy, y!) });
 // tanh via exp of a non-positive argument: WGSL's tanh overflows to NaN for large |x| on some drivers.
 export const tanh = unaryOp('tanh', 'sign(x) * (1.0 - exp(-2.0 * abs(x))) / (1.0 + exp(-2.0 * abs(x)))', Math.tanh, { uses: 'y', grad: (dy, y) => tanhBackward(dy, y!) });
