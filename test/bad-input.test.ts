@@ -204,6 +204,17 @@ describe('fergpu infer on the corpus', () => {
     expectRefused(r, `--save-attention ${join(parent, 'fergpu-pictures')}: cannot create the folder`, /permission denied|read-only/);
   });
 
+  it('fergpu demo in a folder it cannot write says so, exit 1', { timeout: 240_000 }, () => {
+    let cwd = '/sys';
+    if (process.getuid?.() !== 0) {
+      cwd = join(tmp, 'read-only-cwd');
+      mkdirSync(cwd, { mode: 0o555 });
+    }
+    const cli = join(process.cwd(), 'dist', 'cli.js');
+    const r = spawnSync(process.execPath, [cli, 'demo'], { cwd, encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' }, timeout: 240_000 });
+    expectRefused({ code: r.status, signal: r.signal, out: r.stdout, err: r.stderr }, /demo: the picture folder \/.*demo-output\/clip: cannot create the folder \(permission denied\); run the demo from a writable folder/);
+  });
+
   it.runIf(existsSync(TFJS_MODEL))('tfjs: a --box wholly outside the image is an error naming the image and the box', { timeout: 240_000 }, () => {
     const photo = join('test', 'fixtures', 'astronaut.png');
     const r = run(['infer', '--model', `tfjs:${TFJS_MODEL}`, '--box', '5000,4000,100,100', photo]);

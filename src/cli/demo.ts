@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EMOTIONS } from '../data/types.js';
 import { describeAdapter, type Engine } from '../device/engine.js';
@@ -63,7 +63,7 @@ async function ferDemo(engine: Engine): Promise<boolean> {
   } catch (e) {
     throw new Error(`demo: cannot clear its picture folder ${DEMO_OUTPUT}/ in ${process.cwd()} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); run the demo from a writable folder`);
   }
-  await ensureWritableFolder(clipDir, `demo: its picture folder (run the demo from a writable folder; in ${process.cwd()})`);
+  await ensureWritableFolder(resolve(clipDir), 'demo: the picture folder', 'run the demo from a writable folder');
   // A face from the held-out identities of the shipped weights' training run, so the model has not seen it.
   const info = readModelFileInfo(new Uint8Array(await readFile(weights)))!;
   const clip = demoClip(info.input.size, info.input.channels);

@@ -5,20 +5,20 @@ import type { ModelFileInfo } from '../train/model-file.js';
 export { describeFsError } from '../node/fs-errors.js';
 
 /** Creates `dir` when missing and checks it can be written, before any work is done. */
-export async function ensureWritableFolder(dir: string, option: string): Promise<void> {
+export async function ensureWritableFolder(dir: string, option: string, hint = 'choose a writable place'): Promise<void> {
   try {
     await mkdir(dir, { recursive: true });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' || code === 'ENOTDIR') throw new Error(`${option} ${dir}: a file is in the way (a folder is needed)`);
-    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw new Error(`${option} ${dir}: cannot create the folder (${code === 'EROFS' ? 'read-only file system' : 'permission denied'}); choose a writable place`);
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw new Error(`${option} ${dir}: cannot create the folder (${code === 'EROFS' ? 'read-only file system' : 'permission denied'}); ${hint}`);
     throw new Error(`${option} ${dir}: cannot create the folder (${(e as Error).message})`);
   }
   if (!(await stat(dir)).isDirectory()) throw new Error(`${option} ${dir}: a file is in the way (a folder is needed)`);
   try {
     await access(dir, constants.W_OK);
   } catch {
-    throw new Error(`${option} ${dir}: the folder is not writable (read-only); choose a writable place`);
+    throw new Error(`${option} ${dir}: the folder is not writable (read-only); ${hint}`);
   }
 }
 
