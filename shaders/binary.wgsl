@@ -20,6 +20,8 @@ fn op(x: f32, y: f32) -> f32 { return {{EXPR}}; }
 // x^y with NumPy's meaning for negative bases and integer exponents.
 fn pow_signed(x: f32, y: f32) -> f32 {
   if (y == 0.0) { return 1.0; }
+  // A NaN operand gives NaN (the builtin may not: SwiftShader's pow(NaN, y) is +Inf).
+  if (isnan_f32(x) || isnan_f32(y)) { return select(x, y, isnan_f32(y)); }
   let r = pow(abs(x), y);
   if (x >= 0.0) { return r; }
   var nan_bits = 0x7fc00000u; // a var, so the NaN is made at run time, not folded as a constant

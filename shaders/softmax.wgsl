@@ -57,9 +57,22 @@ alias S = f32;
 // Below every finite f32 exponent argument we meet; -inf literals are not allowed in WGSL.
 const NEG_BIG = -3.0e38;
 
+// NaN-propagating max of states: a NaN anywhere in a line makes its max NaN, and keep_nan then makes the line's
+// outputs NaN whatever exp does with a NaN argument (SwiftShader's exp(NaN) is +Inf; WGSL's max may drop NaN).
+#if VCOL
+fn smax(a: S, b: S) -> S { return select(select(max(a, b), b, isnan_vec4f(b)), a, isnan_vec4f(a)); }
+#else
+fn smax(a: S, b: S) -> S { return max_nan(a, b); }
+#endif
+#if VEC
+fn keep_nan(v: T, m: T) -> T { return select(v, m, isnan_vec4f(m)); }
+#else
+fn keep_nan(v: T, m: T) -> T { return select(v, m, isnan_f32(m)); }
+#endif
+
 // Horizontal reductions of one loaded T into the per-line state S, and the state broadcast back to T.
 #if VROW
-fn hmax(v: T) -> S { return max(max(v.x, v.y), max(v.z, v.w)); }
+fn hmax(v: T) -> S { return max_nan(max_nan(v.x, v.y), max_nan(v.z, v.w)); }
 fn hsum(v: T) -> S { return dot(v, vec4f(1.0)); }
 fn bc(s: S) -> T { return T(s); }
 #else
@@ -72,7 +85,7 @@ struct MS { m: S, s: S }
 
 // Folds v into a running (max, sum of exp(x - max)): rescales the sum when the max grows.
 fn online(st: MS, v: T) -> MS {
-  let mn = max(st.m, hmax(v));
+  let mn = smax(st.m, hmax(v));
   return MS(mn, st.s * exp(st.m - mn) + hsum(exp(v - bc(mn))));
 }
 
@@ -93,7 +106,7 @@ fn all_ms(st: MS, lid: u32) -> MS {
     if (lid < w) {
       let m1 = red_a[lid];
       let m2 = red_a[lid + w];
-      let m = max(m1, m2);
+      let m = smax(m1, m2);
       red_b[lid] = red_b[lid] * exp(m1 - m) + red_b[lid + w] * exp(m2 - m);
       red_a[lid] = m;
     }
@@ -146,7 +159,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     var v = T(NEG_BIG);
     if (l < len) { v = x[base + l * stride]; }
     r[l] = v;
-    mx = max(mx, hmax(v));
+    mx = smax(mx, hmax(v));
   }
   var sum = S(0.0);
 #if SOFTMAX
@@ -157,7 +170,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     sum += hsum(e);
   }
   let inv = bc(1.0 / sum);
-  for (var l = 0u; l < {{REG}}u; l++) { if (l < len) { y[base + l * stride] = r[l] * inv; } }
+  let mb = bc(mx);
+  for (var l = 0u; l < {{REG}}u; l++) { if (l < len) { y[base + l * stride] = keep_nan(r[l] * inv, mb); } }
 #else
   for (var l = 0u; l < {{REG}}u; l++) { sum += hsum(exp(r[l] - bc(mx))); }
   let shift = bc(mx + log(sum));
@@ -170,7 +184,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   st = all_ms(st, lid);
   let m = bc(st.m);
   let inv = bc(1.0 / st.s);
-  for (var l = l0; l < len; l += STEP) { let i = base + l * stride; y[i] = exp(x[i] - m) * inv; }
+  for (var l = l0; l < len; l += STEP) { let i = base + l * stride; y[i] = keep_nan(exp(x[i] - m) * inv, m); }
 #endif
 #if LOGSOFTMAX
   var st = MS(S(NEG_BIG), S(0.0));
@@ -232,7 +246,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 #else
     let hot = select(0.0, 1.0, i32(l) == label);
 #endif
-    dx[base + l] = (exp(x[base + l] - m) * inv - hot) * scale + bad;
+    dx[base + l] = keep_nan((exp(x[base + l] - m) * inv - hot) * scale + bad, m);
   }
 #endif
 }

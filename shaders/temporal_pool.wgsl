@@ -45,7 +45,7 @@ fn combine(m0: f32, s0: f32, slot: u32) -> f32 {
   for (var k = 1u; k < TPC; k <<= 1u) {
     let om = subgroupShuffleXor(m, k);
     let os = subgroupShuffleXor(s, k);
-    let nm = max(m, om);
+    let nm = max_nan(m, om); // NaN propagates (see column_stats)
     s = s * exp(m - nm) + os * exp(om - nm);
     m = nm;
   }
@@ -60,7 +60,7 @@ fn combine(m0: f32, s0: f32, slot: u32, lid: u32) -> f32 {
   part_s[lid] = s0;
   workgroupBarrier();
   var mx = NEG_BIG;
-  for (var k = 0u; k < TPC; k++) { mx = max(mx, part_m[slot * TPC + k]); }
+  for (var k = 0u; k < TPC; k++) { mx = max_nan(mx, part_m[slot * TPC + k]); }
   var z = 0.0;
   for (var k = 0u; k < TPC; k++) { z += part_s[slot * TPC + k] * exp(part_m[slot * TPC + k] - mx); }
   workgroupBarrier(); // part_* are rewritten by the next group
@@ -68,14 +68,17 @@ fn combine(m0: f32, s0: f32, slot: u32, lid: u32) -> f32 {
 }
 #endif
 
-// (max, Σ exp(o − max)) of one class column, in one pass; the rescale runs only when the max grows.
+// (max, Σ exp(o − max)) of one class column, in one pass; the rescale runs only when the max grows. A NaN score
+// makes both NaN, so the clip's lse and every output of the clip are NaN (as the CPU reference).
 fn column_stats(base: u32, c: u32) -> vec2f {
   let T = params.T;
   let E = params.E;
   var m = scores[base + c];
   var s = 1.0;
+  var bad = isnan_f32(m);
   for (var f = 1u; f < T; f++) {
     let o = scores[base + f * E + c];
+    bad = bad || isnan_f32(o);
     if (o > m) {
       s = s * exp(m - o) + 1.0;
       m = o;
@@ -83,7 +86,7 @@ fn column_stats(base: u32, c: u32) -> vec2f {
       s += exp(o - m);
     }
   }
-  return vec2f(m, s);
+  return select(vec2f(m, s), vec2f(quiet_nan()), bad);
 }
 
 @compute @workgroup_size(WG)
@@ -111,7 +114,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     for (var c = lane; c < E; c += TPC) {
       let st = column_stats(base, c);
       if (c == lane) { own = st; }
-      let nm = max(tm, st.x);
+      let nm = max_nan(tm, st.x);
       ts = ts * exp(tm - nm) + st.y * exp(st.x - nm);
       tm = nm;
     }
@@ -128,7 +131,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
         if (c != lane) { st = column_stats(base, c); }
         let lp = st.x + log(st.y) - lse;
 #if PROBS
-        probs[clip * E + c] = exp(lp);
+        probs[clip * E + c] = nan_if_f32(exp(lp), lse);
 #endif
 #if LOGP
         logp[clip * E + c] = lp;
@@ -139,11 +142,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       for (var f = lane; f < T; f += TPC) {
         var s = 0.0;
         for (var c = 0u; c < E; c++) { s += exp(scores[base + f * E + c] - lse); }
-        frames[clip * T + f] = s;
+        frames[clip * T + f] = nan_if_f32(s, lse);
       }
 #endif
 #if JOINT
-      for (var i = lane; i < size; i += TPC) { joint[base + i] = exp(scores[base + i] - lse); }
+      for (var i = lane; i < size; i += TPC) { joint[base + i] = nan_if_f32(exp(scores[base + i] - lse), lse); }
 #endif
 #if LOSS
       let y = labels[clip];

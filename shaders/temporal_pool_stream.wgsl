@@ -47,6 +47,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var s: array<f32, E>;
   var m = NEG_BIG;
   var f0 = 0u;
+  var bad = false; // a NaN score: every output of the clip is NaN (as the CPU reference), whatever exp(NaN) gives
 #if VEC
   for (; f0 + FG <= params.T; f0 += FG) {
     var v: array<vec4f, FG * E / 4u>;
@@ -54,6 +55,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     var mg = NEG_BIG;
     for (var j = 0u; j < FG * E / 4u; j++) {
       v[j] = texel(b4 + j);
+      bad = bad || any(isnan_vec4f(v[j]));
       mg = max(mg, max(max(v[j].x, v[j].y), max(v[j].z, v[j].w)));
     }
     let nm = max(m, mg);
@@ -73,6 +75,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     var mf = NEG_BIG;
     for (var c = 0u; c < E; c++) {
       o[c] = score(base + f * E + c);
+      bad = bad || isnan_f32(o[c]);
       mf = max(mf, o[c]);
     }
     let nm = max(m, mf);
@@ -85,10 +88,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let log_z = log(z);
   for (var c = 0u; c < E; c++) {
 #if PROBS
-    probs[clip * E + c] = s[c] / z;
+    probs[clip * E + c] = select(s[c] / z, quiet_nan(), bad);
 #endif
 #if LOGP
-    logp[clip * E + c] = log(s[c]) - log_z;
+    logp[clip * E + c] = select(log(s[c]) - log_z, quiet_nan(), bad);
 #endif
   }
 }

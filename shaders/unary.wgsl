@@ -10,5 +10,9 @@ fn op(x: f32, alpha: f32) -> f32 { return {{EXPR}}; }
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) local_id: vec3u) {
   let lid = local_id.x;
   let i = flat_workgroup(wid, nwg) * 256u + lid;
-  if (i < params.n) { dst[i] = op(src[i], params.alpha); }
+  if (i < params.n) {
+    // NaN in, NaN out for every unary op, whatever the builtins do with it (SwiftShader: exp(NaN) = +Inf, log(NaN) = 89).
+    let x = src[i];
+    dst[i] = select(op(x, params.alpha), x, isnan_f32(x));
+  }
 }

@@ -4,8 +4,8 @@
  * TensorFlow.js emotion model imported and run on the astronaut photo.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EMOTIONS } from '../data/types.js';
 import { describeAdapter, type Engine } from '../device/engine.js';
@@ -13,6 +13,7 @@ import { writePng } from '../node/image-files.js';
 import { readModelFileInfo } from '../train/model-file.js';
 import { demoClip } from './demo-clip.js';
 import { runInfer } from './infer.js';
+import { ensureWritableFolder } from './infer-checks.js';
 import { inferTfjsModel } from './infer-tfjs.js';
 import { HostTensor } from '../graph/host.js';
 import { matmul, matmulCpu } from '../kernels/matmul.js';
@@ -57,8 +58,12 @@ const SHIPPED_WEIGHTS = new URL('../assets/weights/m1-small.safetensors', import
 async function ferDemo(engine: Engine): Promise<boolean> {
   const weights = fileURLToPath(SHIPPED_WEIGHTS);
   const clipDir = join(DEMO_OUTPUT, 'clip');
-  await rm(DEMO_OUTPUT, { recursive: true, force: true });
-  await mkdir(clipDir, { recursive: true });
+  try {
+    await rm(DEMO_OUTPUT, { recursive: true, force: true });
+  } catch (e) {
+    throw new Error(`demo: cannot clear its picture folder ${DEMO_OUTPUT}/ in ${process.cwd()} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); run the demo from a writable folder`);
+  }
+  await ensureWritableFolder(resolve(clipDir), 'demo: the picture folder', 'run the demo from a writable folder');
   // A face from the held-out identities of the shipped weights' training run, so the model has not seen it.
   const info = readModelFileInfo(new Uint8Array(await readFile(weights)))!;
   const clip = demoClip(info.input.size, info.input.channels);

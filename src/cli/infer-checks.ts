@@ -2,41 +2,23 @@
 import { access, constants, mkdir, stat } from 'node:fs/promises';
 import type { ModelFileInfo } from '../train/model-file.js';
 
-/** A file-system error as a sentence naming the path: missing, a symbolic-link loop, no permission, not a folder. */
-export function describeFsError(path: string, e: unknown, what = 'file'): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  switch (code) {
-    case 'ENOENT':
-      return `${path}: no such ${what}`;
-    case 'ELOOP':
-      return `${path}: a loop of symbolic links (it resolves to itself); point it at a real ${what}`;
-    case 'EACCES':
-    case 'EPERM':
-      return `${path}: permission denied (cannot read it)`;
-    case 'ENOTDIR':
-      return `${path}: a part of the path is a file, not a folder`;
-    case 'EISDIR':
-      return `${path}: a folder, expected a ${what}`;
-    default:
-      return `${path}: cannot read it (${(e as Error).message})`;
-  }
-}
+export { describeFsError } from '../node/fs-errors.js';
 
 /** Creates `dir` when missing and checks it can be written, before any work is done. */
-export async function ensureWritableFolder(dir: string, option: string): Promise<void> {
+export async function ensureWritableFolder(dir: string, option: string, hint = 'choose a writable place'): Promise<void> {
   try {
     await mkdir(dir, { recursive: true });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' || code === 'ENOTDIR') throw new Error(`${option} ${dir}: a file is in the way (a folder is needed)`);
-    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw new Error(`${option} ${dir}: cannot create the folder (${code === 'EROFS' ? 'read-only file system' : 'permission denied'}); choose a writable place`);
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw new Error(`${option} ${dir}: cannot create the folder (${code === 'EROFS' ? 'read-only file system' : 'permission denied'}); ${hint}`);
     throw new Error(`${option} ${dir}: cannot create the folder (${(e as Error).message})`);
   }
   if (!(await stat(dir)).isDirectory()) throw new Error(`${option} ${dir}: a file is in the way (a folder is needed)`);
   try {
     await access(dir, constants.W_OK);
   } catch {
-    throw new Error(`${option} ${dir}: the folder is not writable (read-only); choose a writable place`);
+    throw new Error(`${option} ${dir}: the folder is not writable (read-only); ${hint}`);
   }
 }
 

@@ -243,7 +243,8 @@ function usageError(message: string): number {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: Error) => {
-    console.error(`fergpu: ${e.message}`);
+    // Never a bare `fergpu: `: an error without a message (a platform AbortError) still says what it is.
+    console.error(`fergpu: ${e?.message || e?.name || String(e)}`);
     process.exit(1);
   },
 );

@@ -5,6 +5,7 @@
 import { backward as runBackward } from '../graph/autograd.js';
 import { BufferArena, BufferPool, bucketSize, type PoolStats } from '../graph/pool.js';
 import { BYTES_PER_ELEMENT, dtypeOf, toDtypeArray, typedArrayFor, type AnyTypedArray, type DType, type HostData } from '../graph/dtype.js';
+import { currentOp, withOp } from '../graph/op-context.js';
 import { checkShape, sizeOf } from '../graph/shape.js';
 import { Storage, Tensor } from '../graph/tensor.js';
 import { add } from '../kernels/elementwise.js';
@@ -138,7 +139,11 @@ export class Engine {
     checkShape('empty', shape);
     const bytes = Math.max(sizeOf(shape) * BYTES_PER_ELEMENT, 4);
     const limit = this.limits.maxStorageBufferBindingSize;
-    if (bytes > limit) throw new ShapeError('empty', `tensor ${fmtShape(shape)} needs ${bytes} bytes, over the device's storage-binding limit of ${limit}`);
+    if (bytes > limit) {
+      // Blame the op whose launch asked for the tensor (an output or intermediate), when there is one.
+      const op = currentOp();
+      throw new ShapeError(op ?? 'empty', `${op ? 'needs a tensor' : 'tensor'} ${fmtShape(shape)} of ${bytes} bytes, over the device's storage-binding limit of ${limit} (maxStorageBufferBindingSize); split the work into smaller batches`);
+    }
     return new Tensor(this, new Storage(this, this.acquire(bytes, fresh)), [...shape], dtype);
   }
 
@@ -154,7 +159,7 @@ export class Engine {
     if (sizeOf(shp) !== data.length) throw new ShapeError('tensor', `${data.length} values do not fill shape ${fmtShape(shp)} (${sizeOf(shp)} elements)`);
     const typed = toDtypeArray('tensor', data, dt);
     // Inside a recording, a constant gets a buffer no recorded command has used (see write).
-    const t = this.empty(shp, dt, true);
+    const t = withOp(() => `tensor ${fmtShape(shp)}`, () => this.empty(shp, dt, true));
     this.write(t, typed);
     return t;
   }
@@ -194,6 +199,7 @@ export class Engine {
   /** Overwrites a tensor's values from the CPU (converted as by `tensor`). */
   write(t: Tensor, data: HostData): void {
     if (this.frozen.has(t.buffer)) throw new ShapeError('write', `${t} is frozen (engine.freeze): its values are final`);
+    this.own('write', t);
     if (data.length !== t.size) throw new ShapeError('write', `${data.length} values for tensor ${fmtShape(t.shape)} (${t.size} elements)`);
     let typed = toDtypeArray('write', data, t.dtype);
     // A fresh ArrayBuffer: Dawn's Node binding crashes on views of a SharedArrayBuffer.
@@ -221,6 +227,7 @@ export class Engine {
    * (see GpuChecks) come back in the same mapping: a failed one throws here, naming its op.
    */
   async read(t: Tensor): Promise<AnyTypedArray> {
+    this.own('read', t);
     this.runtime.assertAlive(`read ${fmtShape(t.shape)}`);
     const bytes = t.size * BYTES_PER_ELEMENT;
     if (bytes === 0) {
@@ -255,6 +262,7 @@ export class Engine {
 
   /** Copies `src` into `dst` (same size and dtype), in order with the recorded kernels. Not recorded for autograd. */
   copy(src: Tensor, dst: Tensor): void {
+    this.own('copy', src, dst);
     if (src.size !== dst.size || src.dtype !== dst.dtype) throw new ShapeError('copy', `${src} into ${dst}: sizes or dtypes differ`);
     if (this.frozen.has(dst.buffer)) throw new ShapeError('copy', `${dst} is frozen (engine.freeze): its values are final`);
     if (src.size > 0) this.runtime.copyBuffer(src.buffer, 0, dst.buffer, 0, src.bytes, `copy ${fmtShape(src.shape)}`);
@@ -303,6 +311,11 @@ export class Engine {
   /** Submits recorded work and waits for the GPU; throws GPU errors naming the kernels. */
   sync(): Promise<void> {
     return this.runtime.sync();
+  }
+
+  /** Refuses tensors of another engine (their buffers belong to another device), naming the call. */
+  private own(op: string, ...ts: Tensor[]): void {
+    for (const t of ts) if (t.engine !== this) throw new ShapeError(op, `${t} belongs to another engine: each engine has its own GPU device; copy it over with engine.tensor(await t.read(), t.shape, t.dtype)`);
   }
 
   private acquire(bytes: number, fresh: boolean): GPUBuffer {

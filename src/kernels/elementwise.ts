@@ -166,8 +166,9 @@ export function activationBackward(dy: Tensor, y: Tensor, activation: 'none' | '
   }
 }
 
-// NaN-propagating forms from the runtime prelude: WGSL's max/min may drop a NaN operand (IEEE/PyTorch keep it).
-export const relu = unaryOp('relu', 'relu_f32(x)', (x) => Math.max(x, 0), { uses: 'y', grad: (dy, y) => reluBackward(dy, y!) });
+// NaN propagates (IEEE/PyTorch): the unary kernel returns NaN for NaN itself; binary max/min use the prelude's
+// NaN-propagating forms, as WGSL's max/min may drop a NaN operand.
+export const relu = unaryOp('relu', 'max(x, 0.0)', (x) => Math.max(x, 0), { uses: 'y', grad: (dy, y) => reluBackward(dy, y!) });
 export const sigmoid = unaryOp('sigmoid', '1.0 / (1.0 + exp(-x))', (x) => 1 / (1 + Math.exp(-x)), { uses: 'y', grad: (dy, y) => sigmoidBackward(dy, y!) });
 // tanh via exp of a non-positive argument: WGSL's tanh overflows to NaN for large |x| on some drivers.
 export const tanh = unaryOp('tanh', 'sign(x) * (1.0 - exp(-2.0 * abs(x))) / (1.0 + exp(-2.0 * abs(x)))', Math.tanh, { uses: 'y', grad: (dy, y) => tanhBackward(dy, y!) });
@@ -239,7 +240,8 @@ export const pow = binaryOp('pow', 'pow_signed(x, y)', powRef, (dy, a, b, s, n) 
   }),
 ]);
 
-const logPositive = unaryOp('logPositive', 'select(0.0, log(x), x > 0.0)', (x) => (x > 0 ? Math.log(x) : 0), { uses: 'none', grad: () => { throw new Error('logPositive is used only inside gradients'); } });
+// NaN stays NaN (as every unary kernel keeps it); a ≤ 0 gives 0.
+const logPositive = unaryOp('logPositive', 'select(0.0, log(x), x > 0.0)', (x) => (Number.isNaN(x) ? x : x > 0 ? Math.log(x) : 0), { uses: 'none', grad: () => { throw new Error('logPositive is used only inside gradients'); } });
 
 /** dy·mask to a and dy·(1 − mask) to b. */
 function maskedPair(dy: Tensor, mask: Tensor, n: readonly boolean[]): [Tensor | null, Tensor | null] {

@@ -10,7 +10,8 @@ import { fmtShape, ShapeError } from '../device/errors.js';
 import { isGradEnabled, noGrad, recordMulti } from '../graph/autograd.js';
 import type { HostTensor, TensorMeta } from '../graph/host.js';
 import type { Tensor } from '../graph/tensor.js';
-import { tensorArgs, type HostArgs, type MetaArgs } from './op.js';
+import { withOp } from '../graph/op-context.js';
+import { checkOneEngine, opLabel, tensorArgs, type HostArgs, type MetaArgs } from './op.js';
 
 /** What the shape check hands to both implementations: each output's shape and dtype. */
 export interface MultiPlan<O extends string> {
@@ -46,6 +47,7 @@ export interface MultiOp<A extends unknown[], O extends string, P extends MultiP
 
 export function defineMultiOp<A extends unknown[], O extends string, P extends MultiPlan<O>>(decl: MultiOpDecl<A, O, P>): MultiOp<A, O, P> {
   const run = (...args: A): Record<O, Tensor> => {
+    checkOneEngine(decl.name, args);
     const plan = decl.check(...(args as unknown as MetaArgs<A>));
     const inputs = isGradEnabled() ? tensorArgs(args) : [];
     const needsGrad = inputs.map((t) => t.requiresGrad);
@@ -56,7 +58,7 @@ export function defineMultiOp<A extends unknown[], O extends string, P extends M
         `is a fused multi-output kernel that autograd does not record, but an input requires a gradient (${inputs.map((t) => fmtShape(t.shape)).join(', ')}); use the single-output op, or run it under noGrad() / on detach()ed inputs`,
       );
     }
-    const outs = noGrad(() => decl.gpu(plan, ...args));
+    const outs = withOp(() => opLabel(decl.name, args), () => noGrad(() => decl.gpu(plan, ...args)));
     if (recorded) {
       const rule = decl.backward!;
       const names = (Object.keys(plan.outputs) as O[]).filter((n) => plan.outputs[n].dtype === 'f32' && outs[n]);

@@ -6,6 +6,7 @@
 import { fmtShape, ShapeError } from '../device/errors.js';
 import { isGradEnabled, noGrad, record } from '../graph/autograd.js';
 import type { HostTensor, TensorMeta } from '../graph/host.js';
+import { withOp } from '../graph/op-context.js';
 import { Tensor } from '../graph/tensor.js';
 
 /** What the shape check hands to both implementations: at least the output's shape and dtype. */
@@ -52,9 +53,10 @@ export function defineOp<A extends unknown[], P extends Plan>(decl: OpDecl<A, P>
     // On a lost device, name the op rather than the allocation inside it that would fail first.
     const first = args.find((a): a is Tensor => a instanceof Tensor);
     if (first?.engine.lost) first.engine.runtime.assertAlive(`${decl.name} ${fmtShape(first.shape)}`);
+    checkOneEngine(decl.name, args);
     const plan = decl.check(...(args as unknown as MetaArgs<A>));
     // The launch may call other ops; this op's own node is what autograd records, not theirs.
-    const out = noGrad(() => decl.gpu(plan, ...args));
+    const out = withOp(() => opLabel(decl.name, args), () => noGrad(() => decl.gpu(plan, ...args)));
     if (isGradEnabled() && decl.differentiable !== false) recordOp(decl, plan, args, out);
     return out;
   };
@@ -81,6 +83,22 @@ export function tensorArgs(args: readonly unknown[]): Tensor[] {
     }
   }
   return out;
+}
+
+/** The op and its tensor shapes, for messages: `conv2d [1, 64, 64, 3] [3, 3, 3, 8]`. */
+export function opLabel(name: string, args: readonly unknown[]): string {
+  return [name, ...tensorArgs(args).map((t) => fmtShape(t.shape))].join(' ');
+}
+
+/** Every tensor argument must live on one engine: a tensor of another engine holds another device's buffer. */
+export function checkOneEngine(op: string, args: readonly unknown[]): void {
+  const ts = tensorArgs(args);
+  const engine = ts[0]?.engine;
+  for (const t of ts) {
+    if (t.engine !== engine) {
+      throw new ShapeError(op, `${t} belongs to another engine than ${ts[0]}: each engine has its own GPU device; copy it over with engine.tensor(await t.read(), t.shape, t.dtype)`);
+    }
+  }
 }
 
 function recordOp<A extends unknown[], P extends Plan>(decl: OpDecl<A, P>, plan: P, args: A, out: Tensor): void {

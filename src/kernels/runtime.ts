@@ -58,6 +58,9 @@ fn relu_f32(x: f32) -> f32 { return select(max(x, 0.0), x, isnan_f32(x)); }
 fn relu_vec4f(x: vec4f) -> vec4f { return select(max(x, vec4f(0.0)), x, isnan_vec4f(x)); }
 fn max_nan(a: f32, b: f32) -> f32 { return select(select(max(a, b), b, isnan_f32(b)), a, isnan_f32(a)); }
 fn min_nan(a: f32, b: f32) -> f32 { return select(select(min(a, b), b, isnan_f32(b)), a, isnan_f32(a)); }
+// v, or NaN when m is NaN (m: a line's max or log-sum-exp), whatever exp does with NaN (SwiftShader: +Inf).
+fn nan_if_f32(v: f32, m: f32) -> f32 { return select(v, m, isnan_f32(m)); }
+fn quiet_nan() -> f32 { var bits = 0x7fc00000u; return bitcast<f32>(bits); } // a var: made at run time, not folded
 `;
 
 const DISPATCHES_PER_SUBMIT = 16;

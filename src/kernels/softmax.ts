@@ -137,7 +137,10 @@ interface AxisPlan extends Plan {
 function axisCheck(op: string, x: TensorMeta, axis: number): AxisPlan {
   requireF32(op, x);
   assert(x.shape.length > 0, op, () => `needs a tensor of rank ≥ 1, got a scalar ${fmtShape(x.shape)}`);
-  return { shape: x.shape, dtype: 'f32', axis: normAxis(op, axis, x.shape.length) };
+  const a = normAxis(op, axis, x.shape.length);
+  // Normalising over no elements has no meaning (and no line for the kernel to walk).
+  assert(x.shape[a]! > 0, op, () => `axis ${axis} of ${fmtShape(x.shape)} is empty: a softmax needs at least one element along its axis`);
+  return { shape: x.shape, dtype: 'f32', axis: a };
 }
 
 /** softmax(x) along `axis` (default the last). */

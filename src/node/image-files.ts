@@ -8,8 +8,41 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import jpeg from 'jpeg-js';
 import type { Image8 } from '../data/types.js';
+import { describeFsError } from './fs-errors.js';
 
 const PNG_SIGNATURE = Uint8Array.of(137, 80, 78, 71, 13, 10, 26, 10);
+
+/** Largest image decoded, in pixels (as jpeg-js's default): larger claims are refused before anything is allocated. */
+export const MAX_IMAGE_PIXELS = 100_000_000;
+
+function checkPixels(name: string, kind: string, width: number, height: number): void {
+  if (width * height > MAX_IMAGE_PIXELS) {
+    throw new Error(`${name}: the ${kind} claims ${width}×${height} pixels (${((width * height) / 1e6).toFixed(0)} MP), over the ${MAX_IMAGE_PIXELS / 1e6} MP limit; refused before decoding`);
+  }
+}
+
+/** A JPEG's frame size from its SOF marker (null when none is found before the scan data). */
+function jpegSize(bytes: Uint8Array): { width: number; height: number } | null {
+  let pos = 2;
+  while (pos + 4 <= bytes.length) {
+    if (bytes[pos] !== 0xff) return null;
+    const marker = bytes[pos + 1]!;
+    if (marker === 0xff) {
+      pos++; // fill byte
+      continue;
+    }
+    if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) {
+      pos += 2;
+      continue;
+    }
+    const len = (bytes[pos + 2]! << 8) | bytes[pos + 3]!;
+    const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+    if (isSof && pos + 9 <= bytes.length) return { height: (bytes[pos + 5]! << 8) | bytes[pos + 6]!, width: (bytes[pos + 7]! << 8) | bytes[pos + 8]! };
+    if (marker === 0xda) return null; // start of scan: no frame header before it
+    pos += 2 + len;
+  }
+  return null;
+}
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -33,8 +66,7 @@ export function readImage(path: string): Image8 {
   try {
     bytes = new Uint8Array(readFileSync(path));
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot read (${(e as Error).message})`);
+    throw new Error(describeFsError(path, e, 'file'));
   }
   return decodeImage(bytes, path);
 }
@@ -42,11 +74,14 @@ export function readImage(path: string): Image8 {
 export function decodeImage(bytes: Uint8Array, name = 'image'): Image8 {
   if (bytes.length >= 8 && PNG_SIGNATURE.every((b, i) => bytes[i] === b)) return decodePng(bytes, name);
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) {
+    const size = jpegSize(bytes);
+    if (size) checkPixels(name, 'JPEG', size.width, size.height);
     try {
-      const d = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, maxMemoryUsageInMB: 1024 });
+      const d = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6, maxMemoryUsageInMB: 1024 });
       return { width: d.width, height: d.height, channels: 3, data: d.data };
     } catch (e) {
-      throw new Error(`${name}: corrupt JPEG (${(e as Error).message})`);
+      const ended = bytes[bytes.length - 2] === 0xff && bytes[bytes.length - 1] === 0xd9;
+      throw new Error(`${name}: ${ended ? 'corrupt JPEG' : 'truncated or corrupt JPEG (no end-of-image marker)'} (${(e as Error).message})`);
     }
   }
   throw new Error(`${name}: not a PNG or JPEG file (unrecognised first bytes)`);
@@ -75,6 +110,7 @@ function decodePng(bytes: Uint8Array, name: string): Image8 {
       depth = data[8]!;
       colour = data[9]!;
       if (data[12] !== 0) throw new Error(`${name}: interlaced PNGs are not supported (re-save it without interlacing)`);
+      checkPixels(name, 'PNG', width, height);
     } else if (type === 'PLTE') palette = data;
     else if (type === 'tRNS') transparency = data;
     else if (type === 'IDAT') idat.push(data);
@@ -84,14 +120,17 @@ function decodePng(bytes: Uint8Array, name: string): Image8 {
   if (!width || !height || colour < 0) throw new Error(`${name}: corrupt PNG (no IHDR)`);
   const samples = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 }[colour as 0 | 2 | 3 | 4 | 6];
   if (!samples || ![1, 2, 4, 8, 16].includes(depth) || (depth < 8 && colour !== 0 && colour !== 3)) throw new Error(`${name}: unsupported PNG colour type ${colour} / bit depth ${depth}`);
-  let raw: Uint8Array;
-  try {
-    raw = new Uint8Array(inflateSync(Buffer.concat(idat)));
-  } catch (e) {
-    throw new Error(`${name}: corrupt PNG (image data does not inflate: ${(e as Error).message})`);
-  }
   const bitsPerPixel = samples * depth;
   const stride = Math.ceil((width * bitsPerPixel) / 8);
+  let raw: Uint8Array;
+  try {
+    // Capped at the size the header declares: a small file cannot inflate into gigabytes.
+    raw = new Uint8Array(inflateSync(Buffer.concat(idat), { maxOutputLength: Math.max(1, height * (stride + 1)) }));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ERR_BUFFER_TOO_LARGE') throw new Error(`${name}: corrupt PNG (image data inflates past the ${height * (stride + 1)} bytes its ${width}×${height} header declares)`);
+    throw new Error(`${name}: corrupt PNG (image data does not inflate: ${(e as Error).message})`);
+  }
   const bpp = Math.max(1, bitsPerPixel >> 3);
   if (raw.length < height * (stride + 1)) throw new Error(`${name}: corrupt PNG (image data is ${raw.length} bytes, ${height * (stride + 1)} expected)`);
   const lines = new Uint8Array(height * stride);

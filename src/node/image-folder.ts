@@ -4,11 +4,12 @@
  * Train/test splits are made by identity (the clip folder's or file's name up to the first '_' or '-'), with a
  * well-mixed hash (data/split.ts); a folder with a single identity cannot be split and is refused.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync, type Stats } from 'node:fs';
 import { extname, join } from 'node:path';
 import { clipFromImages } from '../data/resize.js';
 import { splitIdentities } from '../data/split.js';
 import { EMOTIONS, type Clip, type ClipSource } from '../data/types.js';
+import { describeFsError } from './fs-errors.js';
 import { readImage } from './image-files.js';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
@@ -19,7 +20,28 @@ export function isImageFile(name: string): boolean {
 
 /** The PNG/JPEG frames of a clip folder, sorted by name. */
 export function listFrames(dir: string): string[] {
-  return readdirSync(dir).filter(isImageFile).sort().map((f) => join(dir, f));
+  try {
+    return readdirSync(dir).filter(isImageFile).sort().map((f) => join(dir, f));
+  } catch (e) {
+    throw new Error(describeFsError(dir, e, 'clip folder'));
+  }
+}
+
+function listFolder(dir: string): string[] {
+  try {
+    return readdirSync(dir).sort();
+  } catch (e) {
+    throw new Error(describeFsError(dir, e, 'label folder'));
+  }
+}
+
+/** stat that names the path and the problem (a link loop, no permission) in its error. */
+function statOf(path: string): Stats {
+  try {
+    return statSync(path);
+  } catch (e) {
+    throw new Error(describeFsError(path, e, 'file or folder'));
+  }
 }
 const ALIASES: Record<string, string> = {
   angry: 'anger', anger: 'anger', disgust: 'disgust', disgusted: 'disgust', fear: 'fear', fearful: 'fear', afraid: 'fear',
@@ -55,12 +77,13 @@ export class ImageFolder implements ClipSource {
   private noticed = false;
 
   constructor(private readonly o: ImageFolderOptions) {
-    let dirs: string[];
+    let names: string[];
     try {
-      dirs = readdirSync(o.root).filter((d) => statSync(join(o.root, d)).isDirectory()).sort();
-    } catch {
-      throw new Error(`${o.root}: no such data folder (expected root/<label>/<clip folder or image>)`);
+      names = readdirSync(o.root);
+    } catch (e) {
+      throw new Error(`${describeFsError(o.root, e, 'data folder')} (expected root/<label>/<clip folder or image>)`);
     }
+    const dirs = names.filter((d) => statOf(join(o.root, d)).isDirectory()).sort();
     if (dirs.length < 2) throw new Error(`${o.root}: found ${dirs.length} label folder(s); a dataset needs at least 2 (root/<label>/…)`);
     const canonical = dirs.map((d) => ALIASES[d.toLowerCase()]);
     const emotional = canonical.every((c) => c && (EMOTIONS as readonly string[]).includes(c));
@@ -69,9 +92,9 @@ export class ImageFolder implements ClipSource {
     const all: Entry[] = [];
     dirs.forEach((d, i) => {
       const label = emotional ? EMOTIONS.indexOf(canonical[i] as (typeof EMOTIONS)[number]) : i;
-      for (const item of readdirSync(join(o.root, d)).sort()) {
+      for (const item of listFolder(join(o.root, d))) {
         const path = join(o.root, d, item);
-        const isDir = statSync(path).isDirectory();
+        const isDir = statOf(path).isDirectory();
         const files = isDir ? listFrames(path) : isImageFile(item) ? [path] : [];
         if (isDir && files.length === 0) throw new Error(`${path}: empty clip (no PNG or JPEG frames)`);
         if (files.length === 0) continue;

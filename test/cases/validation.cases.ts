@@ -1,4 +1,5 @@
 /** Input validation at the engine's edges: host data conversion, bad labels, cross-engine tensors, empty axes, limits. */
+import { createEngine } from '../../src/device/engine.js';
 import { ShapeError } from '../../src/device/errors.js';
 import type { HostData } from '../../src/graph/dtype.js';
 import { CheckpointValueError, decodeSafetensors, encodeSafetensors, loadTensors, type SafetensorsEntry } from '../../src/io/safetensors.js';
@@ -134,6 +135,42 @@ const cases: Case[] = [
       const tl = ops.temporalSoftmaxPoolLoss(scores, bad);
       await expectReadThrows(tl, 'temporalSoftmaxPoolLoss [4, 3, 7]', '[0, 7)', 'first at row 1');
       [logits, good, bad, other, ok, ...losses, dl, g, scores, tl].forEach((t) => t.dispose());
+    },
+  },
+  {
+    name: 'softmax over an empty axis, an allocation over the device limit and a tensor of another engine are ShapeErrors naming the op',
+    async run(engine) {
+      const empty = engine.empty([3, 0]);
+      expectThrows(() => ops.softmax(empty, 1), 'softmax', 'axis 1 of [3, 0] is empty');
+      expectThrows(() => ops.logSoftmax(empty, -1), 'logSoftmax', 'axis -1 of [3, 0] is empty');
+      // No rows but a non-empty axis is fine: an empty result.
+      const rows0 = engine.empty([0, 5]);
+      const y = ops.softmax(rows0, 1);
+      check(y.shape.join() === '0,5' && (await y.read()).length === 0, 'softmax of [0, 5]');
+      // An output past maxStorageBufferBindingSize from small inputs: the op that asked is named, not `empty`.
+      const n = Math.ceil(Math.sqrt(engine.limits.maxStorageBufferBindingSize / 4)) + 1;
+      const col = engine.zeros([n, 1]);
+      const row = engine.zeros([1, n]);
+      expectThrows(() => ops.add(col, row), `add [${n}, 1] [1, ${n}]`, `needs a tensor [${n}, ${n}]`, 'storage-binding limit');
+      expectThrows(() => engine.empty([n, n]), 'empty', 'storage-binding limit');
+      // A tensor of another engine: its buffer belongs to another device.
+      const other = await createEngine(engine.options);
+      try {
+        const mine = engine.tensor([1, 2, 3]);
+        const theirs = other.tensor([4, 5, 6]);
+        expectThrows(() => ops.add(mine, theirs), 'add', 'Tensor(f32, [3]) belongs to another engine', 'engine.tensor(await t.read()');
+        expectThrows(() => ops.softmaxCrossEntropyWithGrad(theirs.reshape([1, 3]), engine.tensor(Int32Array.of(0), [1])), 'softmaxCrossEntropyWithGrad', 'another engine');
+        await engine.read(theirs).then(
+          () => { throw new Error('engine.read of another engine\'s tensor did not throw'); },
+          (e: Error) => check(e instanceof ShapeError && e.message.startsWith('read:'), `read: ${e.message}`),
+        );
+        expectThrows(() => engine.copy(mine, theirs), 'copy', 'another engine');
+        check(Array.from(await ops.add(mine, mine).read()).join() === '2,4,6', 'the engine still works');
+        mine.dispose();
+      } finally {
+        other.destroy();
+      }
+      [empty, rows0, y, col, row].forEach((t) => t.dispose());
     },
   },
 ];
