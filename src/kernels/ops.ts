@@ -62,6 +62,7 @@ export {
   sdpaForward,
   sdpaForwardCpu,
   sdpaKernel,
+  sdpaWithWeights,
   type HostSdpaOptions,
   type SdpaOptions,
   type SdpaPlan,
