@@ -78,10 +78,6 @@ export {
   type GridSize,
 } from './spatial-transformer.js';
 export {
-  frameAttentionPool,
-  frameAttentionPoolBackward,
-  frameAttentionPoolBackwardFeatures,
-  frameAttentionPoolBackwardWeights,
   temporalFrameWeights,
   temporalLogSoftmaxPool,
   temporalSoftmaxPool,
@@ -93,3 +89,4 @@ export {
   type TemporalPoolGrads,
   type TemporalPoolingOptions,
 } from './temporal.js';
+export { frameAttentionPool, frameAttentionPoolBackward, frameAttentionPoolBackwardFeatures, frameAttentionPoolBackwardWeights, frameAttentionPooling } from './frame-attention.js';
