@@ -1,21 +1,32 @@
-// Frame attention pooling backward to the weights: with S = Σ_j w_j, u_i = dy · f_i and out = Σ_i (w_i/S) f_i,
-//   dw_i = (u_i − dy · out) / S = (u_i − Σ_j w_j u_j / S) / S.
+// Frame attention pooling backward to the weights: with S = Σ_j w_j, a_i = w_i/S, out = Σ_i a_i f_i and the
+// upstream gradients dy (of out, with DY) and da (of the normalised weights a, with DA), u_i = dy · f_i + da_i:
+//   dw_i = (u_i − Σ_j a_j u_j) / S.
 // One workgroup per clip: a first pass reduces S and Σ w_j u_j, a second recomputes each u_i and writes dw_i
 // (recomputing the dot products keeps no per-frame storage, so any T works).
 const WG = 64u;
 struct Params { N: u32, T: u32, D: u32, stride: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<storage, read> feats: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dw: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dw: array<f32>;
+#if DY
+@group(0) @binding(3) var<storage, read> dy: array<f32>;
+@group(0) @binding(4) var<storage, read> feats: array<f32>;
+#endif
+#if DA
+@group(0) @binding({{B_DA}}) var<storage, read> da: array<f32>;
+#endif
 
 var<workgroup> red: array<vec2f, WG>;
 
 fn dot_frame(n: u32, i: u32) -> f32 {
-  let D = params.D;
   var u = 0.0;
+#if DY
+  let D = params.D;
   for (var d = 0u; d < D; d++) { u = fma(dy[n * D + d], feats[(n * params.T + i) * D + d], u); }
+#endif
+#if DA
+  u += da[n * params.T + i];
+#endif
   return u;
 }
 

@@ -22,7 +22,7 @@ const TILE = BR * BC;
 @group(0) @binding(7) var<storage, read_write> dk: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dv: array<f32>;
 #if MASK
-@group(0) @binding(9) var<storage, read> mask: array<f32>;
+@group(0) @binding(9) var<storage, read> mask: array<{{MASK_T}}>;
 #endif
 
 @compute @workgroup_size(WG)

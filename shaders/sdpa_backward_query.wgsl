@@ -4,7 +4,8 @@ enable subgroups;
 // SDPA backward, query side (FlashAttention-2 recomputation): for BR query rows per workgroup,
 //   delta_r = Σ dO_r·O_r,  P_rc = exp(scale·q_r·k_c + mask − lse_r),  dS_rc = P_rc·(dO_r·v_c − delta_r),
 //   dQ_r = scale · Σ_c dS_rc k_c,
-// streaming the keys in tiles of BC; delta is also written for the key/value kernel. Invocations split the
+// streaming the keys in tiles of BC; delta is also written for the key/value kernel, and with DMASK dS itself
+// (the gradient of an additive mask before its broadcast axes are summed). Invocations split the
 // feature axes as in the forward; a tile's two BR·BC dot products (q·k and dO·v) are reduced together.
 const BR = {{BR}}u;
 const BC = {{BC}}u;
@@ -21,7 +22,10 @@ const TILE = BR * BC;
 @group(0) @binding(7) var<storage, read_write> delta: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dq: array<f32>;
 #if MASK
-@group(0) @binding(9) var<storage, read> mask: array<f32>;
+@group(0) @binding(9) var<storage, read> mask: array<{{MASK_T}}>;
+#endif
+#if DMASK
+@group(0) @binding(10) var<storage, read_write> dmask: array<f32>;  // dS over [B, H, n, m], the mask's gradient
 #endif
 
 @compute @workgroup_size(WG)
@@ -115,6 +119,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
         part[r * BC + c] = ds;
       }
     }
+#if DMASK
+    if (g < count && lid == 0u) {
+      for (var r = 0u; r < BR; r++) {
+        for (var c = 0u; c < BC; c++) {
+          if (r0 + r < n && c0 + c < m) { dmask[(bh * n + r0 + r) * m + c0 + c] = part[r * BC + c]; }
+        }
+      }
+    }
+#endif
     for (var c = 0u; c < BC; c++) {
       let key = c0 + c;
       if (key < m) {

@@ -2,7 +2,7 @@ enable subgroups;
 // sdpa_backward_query.wgsl for one-subgroup workgroups reading Q, K, V and dO from zero-padded texture arrays
 // (see sdpa_forward_texture.wgsl): lane l owns feature quads l, l + WG, …; each tile's q·k and dO·v products
 // are reduced with subgroupAdd alone (no workgroup memory, no barrier). Writes the row deltas Σ dO·O for the
-// key/value kernel and dQ = scale · Σ_c dS_rc k_c.
+// key/value kernel and dQ = scale · Σ_c dS_rc k_c; with DMASK also dS (the additive mask's gradient).
 const BR = {{BR}}u;
 const BC = {{BC}}u;
 const QQ = {{QQ}}u;
@@ -18,7 +18,10 @@ const TILE = BR * BC;
 @group(0) @binding(7) var<storage, read_write> delta: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dq: array<f32>;
 #if MASK
-@group(0) @binding(9) var<storage, read> mask: array<f32>;
+@group(0) @binding(9) var<storage, read> mask: array<{{MASK_T}}>;
+#endif
+#if DMASK
+@group(0) @binding(10) var<storage, read_write> dmask: array<f32>;  // dS over [B, H, n, m], the mask's gradient
 #endif
 
 @compute @workgroup_size(WG)
@@ -93,6 +96,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
         part[r * BC + c] = p * (part[TILE + r * BC + c] - dlt[r]);
       }
     }
+#if DMASK
+    if (g < count && lane == 0u) {
+      for (var r = 0u; r < BR; r++) {
+        for (var c = 0u; c < BC; c++) {
+          if (r0 + r < n && c0 + c < m) { dmask[(bh * n + r0 + r) * m + c0 + c] = part[r * BC + c]; }
+        }
+      }
+    }
+#endif
     for (var c = 0u; c < BC; c++) {
       for (var j = 0u; j < QQ; j++) {
         for (var r = 0u; r < BR; r++) { acc[r * QQ + j] = fma(vec4f(part[r * BC + c]), kc[c * QQ + j], acc[r * QQ + j]); }

@@ -20,10 +20,15 @@ const NP = {{NP}}u;
 // -FLT_MAX: the running maximum starts here, and only -inf lies below it (a masked score).
 const NEG_BIG = -3.4028234663852886e38;
 
+// The additive mask at (b, h, r, c); a KEEP mask (u32/i32, PyTorch's boolean attn_mask) attends where nonzero.
 fn mask_at(b: u32, h: u32, r: u32, c: u32) -> f32 {
 #if MASK
   let s = params.mask_stride;
+#if KEEP
+  return select(params.neg_inf, 0.0, mask[b * s.x + h * s.y + r * s.z + c * s.w] != 0u);
+#else
   return mask[b * s.x + h * s.y + r * s.z + c * s.w];
+#endif
 #else
   return 0.0;
 #endif

@@ -18,7 +18,7 @@ const CPT = {{CPT}}u; // ceil(dv / WG): output columns per invocation and row
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 #if MASK
-@group(0) @binding(6) var<storage, read> mask: array<f32>;
+@group(0) @binding(6) var<storage, read> mask: array<{{MASK_T}}>;
 #endif
 
 @compute @workgroup_size(WG)

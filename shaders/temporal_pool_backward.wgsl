@@ -1,6 +1,7 @@
 // Backward of temporal softmax pooling (temporal_pool.wgsl) to the scores, summing the contributions of
-// every output given a gradient (defines GP, GL, GF, LOSS), with J = p(c, f) recomputed:
+// every output given a gradient (defines GP, GL, GF, GJ, LOSS), with J = p(c, f) recomputed:
 //   p(c):      J·(gp_c − Σ_c' gp_c' p(c'))
+//   p(c, f):   J·(gj − Σ gj·J)   (the clip's one softmax)
 //   log p(c):  exp(o − LSE_f o[·, c])·gl_c − J·Σ_c' gl_c'
 //   p(f):      J·(gf_f − Σ_f' gf_f' p(f'))
 //   −log p(y): g·(J − [c = y]·exp(o − LSE_f o[·, y]))
@@ -19,6 +20,9 @@ struct Params { N: u32, T: u32, E: u32, stride: u32 }
 #endif
 #if GF
 @group(0) @binding({{B_GF}}) var<storage, read> gf: array<f32>;
+#endif
+#if GJ
+@group(0) @binding({{B_GJ}}) var<storage, read> gj: array<f32>;
 #endif
 #if LOSS
 @group(0) @binding({{B_GLOSS}}) var<storage, read> gloss: array<f32>;
@@ -93,6 +97,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     }
     let sum_gf = wg_sum(cf, lid);
 #endif
+#if GJ
+    var aj = 0.0;
+    for (var i = lid; i < size; i += WG) { aj += gj[base + i] * exp(scores[base + i] - lse); }
+    let sum_gj = wg_sum(aj, lid);
+#endif
 #if LOSS
 #if MEAN
     let g_loss = gloss[0] / f32(params.N); // one gradient for the batch mean
@@ -122,6 +131,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 #endif
 #if GF
         d += J * (gf[clip * T + f] - sum_gf);
+#endif
+#if GJ
+        d += J * (gj[base + f * E + c] - sum_gj);
 #endif
 #if LOSS
         var own = 0.0;

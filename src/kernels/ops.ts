@@ -62,6 +62,7 @@ export {
   sdpaForward,
   sdpaForwardCpu,
   sdpaKernel,
+  sdpaWithWeights,
   type HostSdpaOptions,
   type SdpaOptions,
   type SdpaPlan,
@@ -77,10 +78,6 @@ export {
   type GridSize,
 } from './spatial-transformer.js';
 export {
-  frameAttentionPool,
-  frameAttentionPoolBackward,
-  frameAttentionPoolBackwardFeatures,
-  frameAttentionPoolBackwardWeights,
   temporalFrameWeights,
   temporalLogSoftmaxPool,
   temporalSoftmaxPool,
@@ -92,3 +89,4 @@ export {
   type TemporalPoolGrads,
   type TemporalPoolingOptions,
 } from './temporal.js';
+export { frameAttentionPool, frameAttentionPoolBackward, frameAttentionPoolBackwardFeatures, frameAttentionPoolBackwardWeights, frameAttentionPooling } from './frame-attention.js';

@@ -7,8 +7,8 @@
  *   log p(c) is computed as LSE_f(o[·, c]) − LSE(o), so it stays finite where p(c) underflows. One kernel
  *   (shaders/temporal_pool.wgsl) writes any subset of {p(c), log p(c), p(f), p(c, f), −log p(y)}; one backward
  *   kernel sums the gradients of whichever outputs have one.
- * - Frame attention pooling (M1, eqs. 3–4 of Meng et al.): positive weights w [N, T] (sigmoid outputs),
- *   a_i = w_i / Σ_j w_j, out = Σ_i a_i f_i [N, D], in one pass; backward to w and to f.
+ *   `temporalSoftmaxPooling` returns all of them from one launch and is differentiable in every output, its
+ *   backward one launch of that kernel. (Frame attention pooling, M1's: frame-attention.ts.)
  *
  * Losses follow the cross-entropy op: labels are an i32 tensor [N] or a host array (range-checked on the host;
  * an out-of-range label in a tensor gives NaN), 'mean' gives a 0-d tensor (shape [], as PyTorch) and 'none' gives [N].
@@ -20,9 +20,6 @@ import type { Tensor } from '../graph/tensor.js';
 import poolWgsl from '../../shaders/temporal_pool.wgsl';
 import poolBackwardWgsl from '../../shaders/temporal_pool_backward.wgsl';
 import poolStreamWgsl from '../../shaders/temporal_pool_stream.wgsl';
-import framePoolWgsl from '../../shaders/frame_attention_pool.wgsl';
-import frameBackwardFeaturesWgsl from '../../shaders/frame_attention_backward_features.wgsl';
-import frameBackwardWeightsWgsl from '../../shaders/frame_attention_backward_weights.wgsl';
 import { fitsLinearTexture, linearTexture } from './linear-texture.js';
 import { defineMultiOp, type MultiOp, type MultiPlan } from './multi-op.js';
 import { defineOp, type Op, type Plan } from './op.js';
@@ -35,9 +32,6 @@ const kernels = {
   pool: { name: 'temporal_pool', code: poolWgsl },
   poolBackward: { name: 'temporal_pool_backward', code: poolBackwardWgsl },
   stream: { name: 'temporal_pool_stream', code: poolStreamWgsl },
-  frame: { name: 'frame_attention_pool', code: framePoolWgsl },
-  frameFeatures: { name: 'frame_attention_backward_features', code: frameBackwardFeaturesWgsl },
-  frameWeights: { name: 'frame_attention_backward_weights', code: frameBackwardWeightsWgsl },
 };
 
 export type PoolReduction = 'mean' | 'none';
@@ -187,6 +181,8 @@ export interface TemporalPoolGrads {
   probs?: Tensor;
   logProbs?: Tensor;
   frameWeights?: Tensor;
+  /** Gradient of the joint distribution p(c, f) [N, T, E]. */
+  joint?: Tensor;
   /** Gradient of the loss ([] for 'mean', [N] for 'none'); needs `labels`. */
   loss?: Tensor;
 }
@@ -195,6 +191,7 @@ interface HostTemporalPoolGrads {
   probs?: HostTensor;
   logProbs?: HostTensor;
   frameWeights?: HostTensor;
+  joint?: HostTensor;
   loss?: HostTensor;
 }
 
@@ -202,7 +199,7 @@ function launchPoolBackward(scores: Tensor, N: number, T: number, E: number, g: 
   const engine = scores.engine;
   const dscores = engine.empty([N, T, E]);
   const bindings: Binding[] = [scores.binding(), dscores.binding()];
-  const defines: Record<string, number> = { GP: 0, GL: 0, GF: 0, LOSS: 0, MEAN: 0 };
+  const defines: Record<string, number> = { GP: 0, GL: 0, GF: 0, GJ: 0, LOSS: 0, MEAN: 0 };
   const add = (key: string, t: Tensor | undefined) => {
     if (!t) return;
     bindings.push(t.binding());
@@ -212,6 +209,7 @@ function launchPoolBackward(scores: Tensor, N: number, T: number, E: number, g: 
   add('GP', g.probs);
   add('GL', g.logProbs);
   add('GF', g.frameWeights);
+  add('GJ', g.joint);
   let release = () => {};
   if (g.loss) {
     const l = labelsBinding(engine, labels!);
@@ -306,6 +304,8 @@ function poolBackwardRef(scores: HostTensor, g: HostTemporalPoolGrads, labels: A
     let sumGp = 0;
     let sumGl = 0;
     let sumGf = 0;
+    let sumGj = 0;
+    if (g.joint) for (let i = 0; i < T * E; i++) sumGj += g.joint.data[n * T * E + i]! * r.joint.data[n * T * E + i]!;
     for (let c = 0; c < E; c++) {
       if (g.probs) sumGp += g.probs.data[n * E + c]! * r.probs.data[n * E + c]!;
       if (g.logProbs) sumGl += g.logProbs.data[n * E + c]!;
@@ -322,6 +322,7 @@ function poolBackwardRef(scores: HostTensor, g: HostTemporalPoolGrads, labels: A
         if (g.probs) v += J * (g.probs.data[n * E + c]! - sumGp);
         if (g.logProbs) v += Math.exp(o - r.colLse[n * E + c]!) * g.logProbs.data[n * E + c]! - J * sumGl;
         if (g.frameWeights) v += J * (g.frameWeights.data[n * T + f]! - sumGf);
+        if (g.joint) v += J * (g.joint.data[i]! - sumGj);
         if (g.loss) v += gLoss * (J - (c === y ? Math.exp(o - r.colLse[n * E + c]!) : 0));
         d.data[i] = v;
       }
@@ -404,20 +405,21 @@ interface BackwardPlan extends ScoresPlan {
   mean: boolean;
 }
 
-function checkGrads(op: string, scores: TensorMeta, g: { probs?: TensorMeta; logProbs?: TensorMeta; frameWeights?: TensorMeta; loss?: TensorMeta }, labels: LabelMeta | undefined, reduction: PoolReduction): BackwardPlan {
+function checkGrads(op: string, scores: TensorMeta, g: { probs?: TensorMeta; logProbs?: TensorMeta; frameWeights?: TensorMeta; joint?: TensorMeta; loss?: TensorMeta }, labels: LabelMeta | undefined, reduction: PoolReduction): BackwardPlan {
   const { N, T, E } = checkScores(op, scores);
   checkReduction(op, reduction);
   const expect: [keyof typeof g, number[]][] = [
     ['probs', [N, E]],
     ['logProbs', [N, E]],
     ['frameWeights', [N, T]],
+    ['joint', [N, T, E]],
     ['loss', reduction === 'mean' ? [] : [N]],
   ];
   for (const [key, shape] of expect) {
     const t = g[key];
     if (t) assert(t.dtype === 'f32' && t.shape.join() === shape.join(), op, () => `gradient of ${key} must be f32 ${fmtShape(shape)} for scores ${fmtShape(scores.shape)} (reduction '${reduction}'), got ${t.dtype} ${fmtShape(t.shape)}`);
   }
-  assert(g.probs || g.logProbs || g.frameWeights || g.loss, op, () => 'needs at least one output gradient (probs, logProbs, frameWeights or loss)');
+  assert(g.probs || g.logProbs || g.frameWeights || g.joint || g.loss, op, () => 'needs at least one output gradient (probs, logProbs, frameWeights, joint or loss)');
   if (g.loss) {
     assert(labels !== undefined, op, () => 'a loss gradient needs the labels');
     checkLabelsArg(op, labels, N, E);
@@ -425,7 +427,7 @@ function checkGrads(op: string, scores: TensorMeta, g: { probs?: TensorMeta; log
   return { shape: [N, T, E], dtype: 'f32', N, T, E, mean: reduction === 'mean' };
 }
 
-/** Gradient to the scores from the gradients of any of p(c), log p(c), p(f) and the loss, in one kernel. */
+/** Gradient to the scores from the gradients of any of p(c), log p(c), p(f), p(c, f) and the loss, in one kernel. */
 export const temporalSoftmaxPoolBackward = defineOp<[scores: Tensor, grads: TemporalPoolGrads, labels?: Labels, reduction?: PoolReduction], BackwardPlan>({
   name: 'temporalSoftmaxPoolBackward',
   check: (scores, grads, labels, reduction = 'mean') => checkGrads('temporalSoftmaxPoolBackward', scores, grads, labels, reduction),
@@ -450,8 +452,9 @@ interface AllPlan extends MultiPlan<AllOutputs> {
 
 /**
  * Every output of temporal softmax pooling from ONE kernel launch: probs [N, E], logProbs [N, E],
- * frameWeights [N, T], joint [N, T, E] and, with labels, loss ([1] or [N]; without labels an empty [0]).
- * Not recorded by autograd: train through the single-output ops.
+ * frameWeights [N, T], joint [N, T, E] and, with labels, loss (0-d for 'mean', [N] for 'none'; without labels an
+ * empty [0]). Differentiable in every output: the backward is one launch of the backward kernel, whatever
+ * subset of the outputs got a gradient.
  */
 export const temporalSoftmaxPooling: MultiOp<[scores: Tensor, options?: TemporalPoolingOptions], AllOutputs, AllPlan> = defineMultiOp<[scores: Tensor, options?: TemporalPoolingOptions], AllOutputs, AllPlan>({
   name: 'temporalSoftmaxPooling',
@@ -473,7 +476,7 @@ export const temporalSoftmaxPooling: MultiOp<[scores: Tensor, options?: Temporal
       E,
       mean,
       withLoss,
-      outputs: { probs: f32([N, E]), logProbs: f32([N, E]), frameWeights: f32([N, T]), joint: f32([N, T, E]), loss: f32(withLoss ? (mean ? [1] : [N]) : [0]) },
+      outputs: { probs: f32([N, E]), logProbs: f32([N, E]), frameWeights: f32([N, T]), joint: f32([N, T, E]), loss: f32(withLoss ? (mean ? [] : [N]) : [0]) },
     };
   },
   gpu(plan, scores, options = {}) {
@@ -488,137 +491,14 @@ export const temporalSoftmaxPooling: MultiOp<[scores: Tensor, options?: Temporal
     const r = poolRef(scores, labels);
     return { probs: r.probs, logProbs: r.logProbs, frameWeights: r.frameWeights, joint: r.joint, loss: r.losses ? lossTensor(r.losses, plan.mean) : HostTensor.zeros([0]) };
   },
-});
-
-// ================================================================================ frame attention pooling
-
-interface FramePlan extends Plan {
-  N: number;
-  T: number;
-  D: number;
-}
-
-function checkFrames(op: string, w: TensorMeta, f: TensorMeta): FramePlan {
-  assert(w.dtype === 'f32' && f.dtype === 'f32', op, () => `expects f32 weights and features, got ${w.dtype} ${fmtShape(w.shape)} and ${f.dtype} ${fmtShape(f.shape)}`);
-  assert(w.shape.length === 2 && f.shape.length === 3, op, () => `expects weights [N, T] and features [N, T, D], got ${fmtShape(w.shape)} and ${fmtShape(f.shape)}`);
-  const [N, T, D] = f.shape as [number, number, number];
-  assert(w.shape[0] === N && w.shape[1] === T, op, () => `weights ${fmtShape(w.shape)} do not match features ${fmtShape(f.shape)} (expected [${N}, ${T}])`);
-  assert(T > 0, op, () => `needs at least one frame, got features ${fmtShape(f.shape)}`);
-  return { shape: [N, D], dtype: 'f32', N, T, D };
-}
-
-function frameUniforms(plan: FramePlan, stride = 0): Uniforms {
-  return new Uniforms().u32(plan.N, plan.T, plan.D, stride);
-}
-
-function frameElementwise(engine: Engine, kernel: { name: string; code: string }, plan: FramePlan, bindings: Binding[], label: string): void {
-  engine.runtime.dispatch({ kernel, label: `${label} ${fmtShape([plan.N, plan.T, plan.D])}`, uniforms: frameUniforms(plan), bindings, grid: Math.ceil((plan.N * plan.D) / 64) });
-}
-
-function frameRef(w: HostTensor, f: HostTensor, plan: FramePlan): { out: HostTensor; sums: Float64Array } {
-  const { N, T, D } = plan;
-  const out = HostTensor.zeros([N, D]);
-  const sums = new Float64Array(N);
-  for (let n = 0; n < N; n++) {
-    let s = 0;
-    for (let i = 0; i < T; i++) s += w.data[n * T + i]!;
-    sums[n] = s;
-    for (let d = 0; d < D; d++) {
-      let acc = 0;
-      for (let i = 0; i < T; i++) acc += w.data[n * T + i]! * f.data[(n * T + i) * D + d]!;
-      out.data[n * D + d] = acc / s;
-    }
-  }
-  return { out, sums };
-}
-
-export const frameAttentionPoolBackwardWeights = defineOp<[dy: Tensor, w: Tensor, f: Tensor], FramePlan>({
-  name: 'frameAttentionPoolBackwardWeights',
-  check(dy, w, f) {
-    const plan = checkFrames('frameAttentionPoolBackwardWeights', w, f);
-    assert(dy.dtype === 'f32' && dy.shape.join() === plan.shape.join(), 'frameAttentionPoolBackwardWeights', () => `dy must be f32 ${fmtShape(plan.shape)}, got ${dy.dtype} ${fmtShape(dy.shape)}`);
-    return { ...plan, shape: [plan.N, plan.T] };
-  },
-  gpu(plan, dy, w, f) {
-    const dw = w.engine.empty(plan.shape);
-    w.engine.runtime.dispatch({
-      kernel: kernels.frameWeights,
-      label: `frameAttentionPoolBackwardWeights ${fmtShape(f.shape)}`,
-      uniforms: frameUniforms(plan, plan.N),
-      bindings: [dy.binding(), w.binding(), f.binding(), dw.binding()],
-      grid: plan.N,
-    });
-    return dw;
-  },
-  cpu(plan, dy, w, f) {
-    const { N, T, D } = plan;
-    const { out, sums } = frameRef(w, f, { ...plan, shape: [N, D] });
-    const dw = HostTensor.zeros([N, T]);
-    for (let n = 0; n < N; n++) {
-      let gOut = 0;
-      for (let d = 0; d < D; d++) gOut += dy.data[n * D + d]! * out.data[n * D + d]!;
-      for (let i = 0; i < T; i++) {
-        let u = 0;
-        for (let d = 0; d < D; d++) u += dy.data[n * D + d]! * f.data[(n * T + i) * D + d]!;
-        dw.data[n * T + i] = (u - gOut) / sums[n]!;
-      }
-    }
-    return dw;
-  },
-});
-
-export const frameAttentionPoolBackwardFeatures = defineOp<[dy: Tensor, w: Tensor, f: Tensor], FramePlan>({
-  name: 'frameAttentionPoolBackwardFeatures',
-  check(dy, w, f) {
-    const plan = checkFrames('frameAttentionPoolBackwardFeatures', w, f);
-    assert(dy.dtype === 'f32' && dy.shape.join() === plan.shape.join(), 'frameAttentionPoolBackwardFeatures', () => `dy must be f32 ${fmtShape(plan.shape)}, got ${dy.dtype} ${fmtShape(dy.shape)}`);
-    return { ...plan, shape: [plan.N, plan.T, plan.D] };
-  },
-  gpu(plan, dy, w) {
-    const df = w.engine.empty(plan.shape);
-    frameElementwise(w.engine, kernels.frameFeatures, plan, [dy.binding(), w.binding(), df.binding()], 'frameAttentionPoolBackwardFeatures');
-    return df;
-  },
-  cpu(plan, dy, w) {
-    const { N, T, D } = plan;
-    const df = HostTensor.zeros([N, T, D]);
-    for (let n = 0; n < N; n++) {
-      let s = 0;
-      for (let i = 0; i < T; i++) s += w.data[n * T + i]!;
-      for (let i = 0; i < T; i++) for (let d = 0; d < D; d++) df.data[(n * T + i) * D + d] = (w.data[n * T + i]! / s) * dy.data[n * D + d]!;
-    }
-    return df;
-  },
-});
-
-/** Σ_i (w_i / Σ_j w_j) f_i: weights [N, T] (positive), features [N, T, D] → [N, D]. */
-export const frameAttentionPool = defineOp<[w: Tensor, f: Tensor], FramePlan>({
-  name: 'frameAttentionPool',
-  check: (w, f) => checkFrames('frameAttentionPool', w, f),
-  gpu(plan, w, f) {
-    const out = w.engine.empty(plan.shape);
-    frameElementwise(w.engine, kernels.frame, plan, [w.binding(), f.binding(), out.binding()], 'frameAttentionPool');
-    return out;
-  },
-  cpu: (plan, w, f) => frameRef(w, f, plan).out,
   backward: {
-    save: ([w, f]) => [w, f],
-    grad({ saved, needsGrad }, dy) {
-      const [w, f] = saved as [Tensor, Tensor];
-      return [needsGrad[0] ? frameAttentionPoolBackwardWeights(dy, w, f) : null, needsGrad[1] ? frameAttentionPoolBackwardFeatures(dy, w, f) : null];
+    save: ([scores, options]) => [scores, ...(isTensor(options?.labels) ? [options!.labels as Tensor] : [])],
+    grad({ plan, args, saved }, d) {
+      const labels = isTensor(args[1]?.labels) ? saved[1] : args[1]?.labels;
+      const grads: TemporalPoolGrads = { probs: d.probs, logProbs: d.logProbs, frameWeights: d.frameWeights, joint: d.joint, ...(plan.withLoss ? { loss: d.loss } : {}) };
+      const given = Object.values(grads).some(Boolean);
+      const ds = given ? launchPoolBackward(saved[0]!, plan.N, plan.T, plan.E, grads, labels, plan.mean) : null;
+      return isTensor(args[1]?.labels) ? [ds, null] : [ds];
     },
   },
 });
-
-/** Both gradients of frameAttentionPool. */
-export const frameAttentionPoolBackward: MultiOp<[dy: Tensor, w: Tensor, f: Tensor], 'dw' | 'df'> = defineMultiOp<[dy: Tensor, w: Tensor, f: Tensor], 'dw' | 'df', MultiPlan<'dw' | 'df'>>({
-  name: 'frameAttentionPoolBackward',
-  check(dy, w, f) {
-    const dw = frameAttentionPoolBackwardWeights.decl.check(dy, w, f);
-    const df = frameAttentionPoolBackwardFeatures.decl.check(dy, w, f);
-    return { outputs: { dw: { shape: dw.shape, dtype: 'f32' }, df: { shape: df.shape, dtype: 'f32' } } };
-  },
-  gpu: (_plan, dy, w, f) => ({ dw: frameAttentionPoolBackwardWeights(dy, w, f), df: frameAttentionPoolBackwardFeatures(dy, w, f) }),
-  cpu: (_plan, dy, w, f) => ({ dw: frameAttentionPoolBackwardWeights.cpu(dy, w, f), df: frameAttentionPoolBackwardFeatures.cpu(dy, w, f) }),
-});
-

@@ -4,10 +4,9 @@
  */
 import type { Engine } from '../device/engine.js';
 import type { Tensor } from '../graph/tensor.js';
-import { div } from '../kernels/elementwise.js';
-import { matmul } from '../kernels/matmul.js';
+import { frameAttentionPooling } from '../kernels/frame-attention.js';
 import { globalAvgPool2d } from '../kernels/pool.js';
-import { mean, sum } from '../kernels/reduce.js';
+import { mean } from '../kernels/reduce.js';
 import { softmaxCrossEntropy, type Labels } from '../kernels/softmax.js';
 import { ChannelAttention, NinSpatialAttention } from './attention-modules.js';
 import { Linear } from './layers/basic.js';
@@ -109,8 +108,10 @@ export class M1MultiAttentionResNet extends Module {
     if (this.fa1 && this.fa2) {
       const scores = b.scope(() => b.reshape(linear(b, this.fa2!, linear(b, this.fa1!, frames, 'relu'), 'sigmoid'), [n, t]));
       out.frame_scores = scores;
-      out.frame_weights = b.scope(() => b.run(div, scores, b.run(sum, scores, 1, true)));
-      out.clip_feature = b.scope(() => b.reshape(b.run(matmul, b.reshape(out.frame_weights!, [n, 1, t]), out.frame_features!), [n, F]));
+      // a_i = w_i / Σ_j w_j and Σ_i a_i f_i from the fused kernel (one launch each way).
+      const pooled = b.runMulti(frameAttentionPooling, scores, out.frame_features);
+      out.frame_weights = pooled.weights;
+      out.clip_feature = pooled.pooled;
     } else {
       out.clip_feature = b.run(mean, out.frame_features, 1);
     }

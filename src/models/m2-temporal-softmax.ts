@@ -7,10 +7,11 @@ import { assert, fmtShape } from '../device/errors.js';
 import { tidy } from '../graph/scope.js';
 import type { Tensor } from '../graph/tensor.js';
 import { add, exp, mul, sub, tanh } from '../kernels/elementwise.js';
-import { permute, slice } from '../kernels/layout.js';
+import { permute } from '../kernels/layout.js';
 import { matmul } from '../kernels/matmul.js';
 import { mean, sum } from '../kernels/reduce.js';
 import { logSoftmax, softmax, softmaxCrossEntropy, type Labels } from '../kernels/softmax.js';
+import { temporalSoftmaxPooling } from '../kernels/temporal.js';
 import { Named } from './containers.js';
 import { Linear } from './layers/basic.js';
 import { Module } from './module.js';
@@ -47,14 +48,6 @@ export interface TemporalSoftmaxOutput {
   spatial_attention?: Tensor;
   /** Σ_frames ‖AAᵀ − I‖²_F per clip [N] (zeros with the mean baseline). */
   attention_penalty: Tensor;
-}
-
-/** log Σ along `axis` of z, taken from any one index of z − logSoftmax(z, axis) (all equal), shape without `axis`. */
-function logSumExp(z: Tensor, axis: number): Tensor {
-  const d = sub(z, logSoftmax(z, axis));
-  const s = slice(d, [0], [1], [1], [axis]);
-  const shape = z.shape.filter((_, i) => i !== axis);
-  return s.reshape(shape);
 }
 
 export class TemporalSoftmaxNet extends Module {
@@ -122,20 +115,20 @@ export class TemporalSoftmaxNet extends Module {
       let logits: Tensor;
       let joint: Tensor;
       let frameWeights: Tensor;
+      let probs: Tensor;
       if (o.temporal === 'softmax') {
-        // One softmax over all T×E scores: log p(c, f); log p(c) = logsumexp over frames.
-        const lj = logSoftmax(O.reshape([N, T * E]), -1).reshape([N, T, E]);
-        joint = exp(lj);
-        logits = logSumExp(lj, 1);
-        frameWeights = sum(joint, 2);
+        // One softmax over all T×E scores, p(c, f), and its marginals, from the fused kernel (one launch each way).
+        const pooled = temporalSoftmaxPooling(O);
+        ({ logProbs: logits, probs, joint, frameWeights } = pooled);
       } else {
         logits = logSoftmax(mean(O, 1), -1);
+        probs = exp(logits);
         joint = mul(softmax(O, -1), 1 / T);
         frameWeights = this.engine.full([N, T], 1 / T);
       }
       return {
         logits,
-        probs: exp(logits),
+        probs,
         frame_weights: frameWeights,
         joint_probs: joint,
         frame_scores: O,

@@ -6,9 +6,9 @@ import type { Engine } from '../device/engine.js';
 import { assert, fmtShape } from '../device/errors.js';
 import { tidy } from '../graph/scope.js';
 import type { Tensor } from '../graph/tensor.js';
-import { exp, mul, relu, sub } from '../kernels/elementwise.js';
+import { exp, relu, sub } from '../kernels/elementwise.js';
 import { concat, slice } from '../kernels/layout.js';
-import { matmul } from '../kernels/matmul.js';
+import { sdpaWithWeights } from '../kernels/attention.js';
 import { globalAvgPool2d } from '../kernels/pool.js';
 import { mean } from '../kernels/reduce.js';
 import { logSoftmax, softmax, softmaxCrossEntropy, type Labels } from '../kernels/softmax.js';
@@ -135,9 +135,11 @@ export class EcnnFsa extends Module {
       const k = this.part<Linear>(this.fsa, 'k').forward(X);
       const v = this.part<Linear>(this.fsa, 'v').forward(X);
       const s = this.options.scale === 'sqrt' ? 1 / Math.sqrt(d) : this.options.scale;
-      const scores = matmul(q, k, { transB: true }); // [N, n, n]
-      const A = softmax(mul(scores, s), -1);
-      const Xs = matmul(A, v); // [N, n, d]
+      // X* = softmax(s·QKᵀ)·V and the attention matrix A from the fused kernel, one head: [N, 1, n, d].
+      const heads = (t: Tensor) => t.reshape([N, 1, n, d]);
+      const fsa = sdpaWithWeights(heads(q), heads(k), heads(v), { scale: s });
+      const A = fsa.weights.reshape([N, n, n]);
+      const Xs = fsa.out.reshape([N, n, d]);
       const frameWeights = mean(A, 1); // average over query frames
       let logits: Tensor;
       let frameLogits: Tensor;

@@ -14,6 +14,7 @@ import { BN_EPS, BN_MOMENTUM, batchNorm2d } from '../kernels/batchnorm.js';
 import { conv2d } from '../kernels/conv.js';
 import { add, div, mul, neg, relu, sqrt, sub } from '../kernels/elementwise.js';
 import { matmul, type Activation } from '../kernels/matmul.js';
+import type { MultiOp } from '../kernels/multi-op.js';
 import type { Op } from '../kernels/op.js';
 import { maxPool2d } from '../kernels/pool.js';
 import type { Linear } from './layers/basic.js';
@@ -28,6 +29,9 @@ export interface Backend<T> {
   p(t: Tensor): T;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   run(op: Op<any, any>, ...args: unknown[]): T;
+  /** A multi-output op (its named outputs). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  runMulti<O extends string>(op: MultiOp<any, O, any>, ...args: unknown[]): Record<O, T>;
   reshape(x: T, shape: readonly number[]): T;
   /** Disposes what `fn` created except its result (GPU); a plain call on the CPU. */
   scope<R>(fn: () => R): R;
@@ -41,6 +45,7 @@ export const gpuBackend: Backend<Tensor> = {
   kind: 'gpu',
   p: (t) => t,
   run: (op, ...args) => (op as (...a: unknown[]) => Tensor)(...args),
+  runMulti: (op, ...args) => (op as (...a: unknown[]) => Record<string, Tensor>)(...args) as never,
   reshape: (x, shape) => x.reshape(shape),
   scope: (fn) => tidy(fn),
   output: (fn) => keep(noGrad(fn)),
@@ -62,6 +67,7 @@ export async function cpuBackend(model: Module): Promise<Backend<HostTensor>> {
       return h;
     },
     run: (op, ...args) => (op.cpu as (...a: unknown[]) => HostTensor)(...args),
+    runMulti: (op, ...args) => (op.cpu as (...a: unknown[]) => Record<string, HostTensor>)(...args) as never,
     reshape(x, shape) {
       const known = shape.reduce((a, d) => (d === -1 ? a : a * d), 1);
       return new HostTensor(shape.map((d) => (d === -1 ? x.size / known : d)), x.data, x.dtype);

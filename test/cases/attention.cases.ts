@@ -80,7 +80,7 @@ async function gpuBackward(engine: Engine, dy: HostTensor, q: HostTensor, k: Hos
   const opts: SdpaOptions = { scale: o.scale, mask };
   const f = ops.sdpaForward(tq, tk, tv, opts);
   const g = ops.sdpaBackward(tdy, tq, tk, tv, f.out, f.lse, opts);
-  const res = [await readDispose(g.dq), await readDispose(g.dk), await readDispose(g.dv)];
+  const res = [await readDispose(g.dq), await readDispose(g.dk), await readDispose(g.dv), await readDispose(g.dmask)];
   [tq, tk, tv, tdy, f.out, f.lse, mask].forEach((t) => t?.dispose());
   return res;
 }
@@ -110,6 +110,15 @@ async function checkAll(engine: Engine, s: Shape, seed: number, o: HostSdpaOptio
   expectClose(gb[0]!.data, wb.dq.data, BWD, `dq ${what} ${tag(s)}`);
   expectClose(gb[1]!.data, wb.dk.data, BWD, `dk ${what} ${tag(s)}`);
   expectClose(gb[2]!.data, wb.dv.data, BWD, `dv ${what} ${tag(s)}`);
+  if (gb[3]!.shape.join() !== wb.dmask.shape.join()) throw new Error(`dmask ${what}: shape [${gb[3]!.shape}], expected [${wb.dmask.shape}]`);
+  expectClose(gb[3]!.data, wb.dmask.data, BWD, `dmask ${what} ${tag(s)}`);
+}
+
+/** A keep mask (i32, nonzero attends) and the additive mask it means (0 / -inf). */
+function keepMask(shape: number[], seed: number, fullRow?: number): { keep: HostTensor; additive: HostTensor } {
+  const add = infMask(shape, seed, fullRow);
+  const keep = HostTensor.from(Array.from(add.data, (x) => (x === -Infinity ? 0 : 1 + (seed % 3))), shape, 'i32');
+  return { keep, additive: HostTensor.from(Array.from(add.data, (x) => (x === -Infinity ? -Infinity : 0)), shape) };
 }
 
 const cases: Case[] = [
@@ -300,6 +309,109 @@ const cases: Case[] = [
     },
   },
   {
+    name: 'an additive mask that requires a gradient: dmask summed over its broadcast axes (CPU, finite differences, autograd)',
+    async run(engine) {
+      const s = { B: 2, H: 3, n: 5, m: 7, d: 6, dv: 4 };
+      const [q, k, v] = inputs(s, 300);
+      // Finite masks (finite differences cannot step -inf), in each broadcast shape, plus -inf entries for the CPU check.
+      for (const shape of [[5, 7], [2, 1, 1, 7], [1, 3, 5, 1], [2, 3, 5, 7], [1, 7]]) {
+        const mask = randomHost(shape, 301 + shape.length, -1, 1);
+        await checkAll(engine, s, 310, { mask }, `mask ${JSON.stringify(shape)}`);
+        const tq = toGpu(engine, q);
+        const [tk, tv] = [k, v].map((h) => toGpu(engine, h)) as [Tensor, Tensor];
+        try {
+          await autogradCheck(engine, `sdpa dmask ${JSON.stringify(shape)}`, (m) => ops.sdpa(tq, tk, tv, { mask: m, scale: 0.4 }), [mask], { tol: { abs: 2e-3, rel: 2e-2 } });
+        } finally {
+          [tq, tk, tv].forEach((t) => t.dispose());
+        }
+      }
+      await checkAll(engine, s, 320, { mask: infMask([2, 3, 5, 7], 321, 1) }, 'mask with -inf and a masked row');
+      // Everything at once through autograd: q, k, v and the mask.
+      const small = { B: 1, H: 2, n: 3, m: 4, d: 5, dv: 3 };
+      await autogradCheck(engine, 'sdpa q, k, v, mask', (a, b, c, m) => ops.sdpa(a, b, c, { mask: m }), [...inputs(small, 330), randomHost([1, 2, 1, 4], 331)], { tol: { abs: 2e-3, rel: 2e-2 } });
+    },
+  },
+  {
+    name: 'keep masks (i32, nonzero attends; PyTorch boolean attn_mask) equal the additive -inf mask they mean',
+    async run(engine) {
+      const s = { B: 2, H: 2, n: 6, m: 9, d: 5, dv: 7 };
+      const [q, k, v] = inputs(s, 340);
+      const dy = randomHost([s.B, s.H, s.n, s.dv], 341);
+      for (const [shape, full] of [[[6, 9], undefined], [[2, 1, 1, 9], undefined], [[2, 2, 6, 9], 4]] as [number[], number | undefined][]) {
+        const { keep, additive } = keepMask(shape, 342 + shape.length, full);
+        const want = ops.sdpaForwardCpu(q, k, v, { mask: additive });
+        expectClose(ops.sdpaForwardCpu(q, k, v, { mask: keep }).out.data, want.out.data, { abs: 0, rel: 0 }, 'keep vs additive CPU');
+        const got = await gpuForward(engine, q, k, v, { mask: keep });
+        expectClose(got.out.data, want.out.data, FWD, `keep mask ${JSON.stringify(shape)} out`);
+        expectClose(got.lse.data, want.lse.data, FWD, `keep mask ${JSON.stringify(shape)} lse`);
+        const gb = await gpuBackward(engine, dy, q, k, v, { mask: keep });
+        const wb = ops.sdpaBackwardCpu(dy, q, k, v, want.out, want.lse, { mask: additive });
+        for (const [i, name] of ['dq', 'dk', 'dv'].entries()) expectClose(gb[i]!.data, wb[name as 'dq'].data, BWD, `keep mask ${name}`);
+        if (gb[3]!.size !== 0) throw new Error('a keep mask has no gradient: dmask should be empty');
+      }
+      // u32 keep masks too, through autograd (the mask takes no gradient).
+      const { keep } = keepMask([6, 9], 350);
+      const mask = engine.tensor(Uint32Array.from(keep.data), [6, 9], 'u32');
+      await autogradCheck(engine, 'sdpa u32 keep mask', (a, b, c) => ops.sdpa(a, b, c, { mask }), [q, k, v]);
+      mask.dispose();
+    },
+  },
+  {
+    name: 'sdpaWithWeights returns softmax(scale·QKᵀ + mask) per head; both outputs differentiable in one backward call',
+    async run(engine) {
+      const s = { B: 2, H: 3, n: 5, m: 7, d: 6, dv: 4 };
+      const [q, k, v] = inputs(s, 360);
+      for (const o of [{}, { scale: 0.3, mask: infMask([5, 7], 361, 2) }, { mask: keepMask([2, 1, 1, 7], 362).keep }] as HostSdpaOptions[]) {
+        const want = ops.sdpaWithWeights.cpu(q, k, v, o as SdpaOptions);
+        const ts = [q, k, v].map((h) => toGpu(engine, h)) as [Tensor, Tensor, Tensor];
+        const mask = o.mask ? toGpu(engine, o.mask) : undefined;
+        const r = ops.sdpaWithWeights(...ts, { scale: o.scale, mask });
+        const weights = await readDispose(r.weights);
+        expectClose((await readDispose(r.out)).data, want.out.data, FWD, 'sdpaWithWeights out');
+        expectClose(weights.data, want.weights.data, FWD, 'sdpaWithWeights weights');
+        // An independent reference: the composed softmax of the scores.
+        if (!o.mask) {
+          const scores = ops.mul(ops.matmul(ts[0], ts[1], { transB: true }), 1 / Math.sqrt(s.d));
+          const p = ops.softmax(scores, -1);
+          expectClose(weights.data, await p.read(), FWD, 'weights vs softmax(QKᵀ/√d)');
+          [scores, p].forEach((t) => t.dispose());
+        }
+        [...ts, mask].forEach((t) => t?.dispose());
+      }
+      const small = { B: 1, H: 2, n: 3, m: 4, d: 5, dv: 3 };
+      const flat = (r: { out: Tensor; weights: Tensor }, which: ('out' | 'weights')[]) => ops.concat(which.map((w) => r[w].reshape([-1])), 0);
+      const tol = { tol: { abs: 2e-3, rel: 2e-2 } };
+      await autogradCheck(engine, 'sdpaWithWeights out + weights', (a, b, c) => flat(ops.sdpaWithWeights(a, b, c), ['out', 'weights']), inputs(small, 370), tol);
+      // The weights do not depend on v: check q and k alone.
+      const [sq, sk, sv] = inputs(small, 371);
+      const tv = toGpu(engine, sv);
+      await autogradCheck(engine, 'sdpaWithWeights weights only', (a, b) => ops.sdpaWithWeights(a, b, tv, { scale: 0.7 }).weights, [sq, sk], tol);
+      await autogradCheck(engine, 'sdpaWithWeights both, with a mask gradient', (a, b, m) => flat(ops.sdpaWithWeights(a, b, tv, { mask: m }), ['out', 'weights']), [sq, sk, randomHost([3, 4], 372)], tol);
+      tv.dispose();
+      // One backward call: the query and key/value kernels run once each for both outputs' gradients.
+      const ran: string[] = [];
+      const runtime = engine.runtime;
+      const dispatch = runtime.dispatch.bind(runtime);
+      const ts = inputs(small, 373).map((h) => toGpu(engine, h).setRequiresGrad());
+      const mt = toGpu(engine, randomHost([3, 4], 374)).setRequiresGrad();
+      const r = ops.sdpaWithWeights(ts[0]!, ts[1]!, ts[2]!, { mask: mt });
+      const loss = ops.add(ops.sum(r.out), ops.sum(ops.mul(r.weights, r.weights)));
+      runtime.dispatch = (d) => (ran.push(d.kernel.name), dispatch(d));
+      try {
+        loss.backward();
+      } finally {
+        runtime.dispatch = dispatch;
+      }
+      const count = (prefix: string) => ran.filter((n) => n.startsWith(prefix)).length;
+      if (count('sdpa_backward_query') !== 1 || count('sdpa_backward_keyvalue') !== 1) throw new Error(`backward kernels ran: ${ran.join(', ')}`);
+      if (!ts.every((t) => t.grad) || mt.grad?.shape.join() !== '3,4') throw new Error('a gradient is missing');
+      [...ts, mt, r.out, r.weights, loss].forEach((t) => {
+        t.grad?.dispose();
+        t.dispose();
+      });
+    },
+  },
+  {
     name: 'bad shapes and options get clear errors',
     async run(engine) {
       const t = (shape: number[]) => engine.empty(shape);
@@ -312,6 +424,7 @@ const cases: Case[] = [
       expectThrows(() => ops.sdpa(t([5, 8]), k, v), 'sdpa', 'rank-4');
       expectThrows(() => ops.sdpa(q, k, v, { mask: t([5, 6]) }), 'sdpa', 'mask [5, 6] does not broadcast', '[1, 2, 5, 7]');
       expectThrows(() => ops.sdpa(q, k, v, { scale: NaN }), 'sdpa', 'scale must be a finite number');
+      expectThrows(() => ops.sdpaWithWeights(q, k, v, { mask: t([2, 7]) }), 'sdpaWithWeights', 'mask [2, 7] does not broadcast');
       const out = t([1, 2, 5, 3]);
       expectThrows(() => ops.sdpaBackward(out, q, k, v, out, t([1, 2, 4])), 'sdpaBackward', 'lse must be f32 [1, 2, 5]');
       const plain = ops.mul(out, 1);

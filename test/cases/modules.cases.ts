@@ -7,6 +7,7 @@ import { matmul } from '../../src/kernels/matmul.js';
 import * as ops from '../../src/kernels/ops.js';
 import { Flatten, Linear, ReLU, Sequential, Sigmoid, Tanh } from '../../src/models/layers/basic.js';
 import { Conv2d } from '../../src/models/layers/conv.js';
+import { AdaptiveAvgPool2d } from '../../src/models/layers/pool.js';
 import { Dropout, LayerNorm } from '../../src/models/layers/norm.js';
 import { conv2d } from '../../src/kernels/conv.js';
 import { Rng } from '../../src/models/random.js';
@@ -121,6 +122,16 @@ const cases: Case[] = [
       const y = noGrad(() => conv.forward(xt));
       const expected = conv2d.cpu(x, hwio, { stride: 2, padding: 1, groups: 2, bias });
       expectClose(await y.read(), expected.data, { abs: 1e-5, rel: 1e-4 }, 'Conv2d forward');
+      // A kernel size of any length but 2 is refused (not read as its first two entries).
+      expectThrows(() => new Conv2d(engine, 6, 4, [3, 3, 3] as unknown as [number, number]), 'Conv2d', 'kernelSize must be a positive integer or [h, w]', '[3,3,3]');
+      expectThrows(() => new Conv2d(engine, 6, 4, 0), 'Conv2d', 'kernelSize');
+      // AdaptiveAvgPool2d(1) is the keepdim global mean; an output size of another length is refused, not read as (1, 1).
+      const xs = engine.tensor(randomHost([2, 3, 5, 4], 90).data, [2, 3, 5, 4]);
+      const g = new AdaptiveAvgPool2d(engine, 1).forward(xs);
+      check(g.shape.join() === '2,1,1,4', `AdaptiveAvgPool2d(1) shape [${g.shape}]`);
+      expectClose(await g.read(), ops.globalAvgPool2d.cpu(randomHost([2, 3, 5, 4], 90)).data, { abs: 1e-6, rel: 1e-5 }, 'AdaptiveAvgPool2d(1)');
+      expectThrows(() => new AdaptiveAvgPool2d(engine, [1, 1, 1] as unknown as [number, number]).forward(xs), 'adaptiveAvgPool2d', 'output size must be a number or [h, w]');
+      [xs, g].forEach((t) => t.dispose());
       const other = new Conv2d(engine, 6, 4, [3, 2], { stride: 2, padding: 1, groups: 2, seed: 99 });
       other.loadStateDict(state);
       const w2 = await other.weight.read();

@@ -3,7 +3,9 @@ import { HostTensor } from '../../src/graph/host.js';
 import type { Tensor } from '../../src/graph/tensor.js';
 import * as ops from '../../src/kernels/ops.js';
 import { autogradCheck, checkOp, expectClose, gradCheck, randomHost, toGpu, toHost } from '../helpers/compare.js';
+import { checkMultiOp } from '../helpers/multi-op.js';
 import { expectThrows, type Case, type Suite } from './types.js';
+
 
 // exp/log of f32 scores against float64 references; sums over at most a few hundred terms.
 const TOL = { abs: 2e-6, rel: 2e-5 };
@@ -100,9 +102,10 @@ const cases: Case[] = [
           probs: randomHost([N, E], 31 + i),
           logProbs: randomHost([N, E], 32 + i),
           frameWeights: randomHost([N, T], 33 + i),
+          joint: randomHost([N, T, E], 36 + i),
           loss: randomHost([N], 34 + i),
         };
-        const subsets: (keyof typeof g)[][] = [['probs'], ['logProbs'], ['frameWeights'], ['loss'], ['probs', 'logProbs', 'frameWeights', 'loss']];
+        const subsets: (keyof typeof g)[][] = [['probs'], ['logProbs'], ['frameWeights'], ['joint'], ['loss'], ['probs', 'logProbs', 'frameWeights', 'joint', 'loss']];
         const run = async (keys: (keyof typeof g)[], grads: Partial<typeof g>, reduction: 'mean' | 'none') => {
           const x = toGpu(engine, scores);
           const up = Object.fromEntries(keys.map((k) => [k, toGpu(engine, grads[k]!)])) as ops.TemporalPoolGrads;
@@ -134,6 +137,55 @@ const cases: Case[] = [
       const lt = engine.tensor(labelsFor(2, 3, 1), [2], 'i32');
       await autogradCheck(engine, 'temporalSoftmaxPoolLoss, tensor labels', (x) => ops.temporalSoftmaxPoolLoss(x, lt), [scores], { eps: 1e-2, tol: GRAD });
       lt.dispose();
+    },
+  },
+  {
+    name: 'temporalSoftmaxPooling is differentiable in every output (joint, marginals, loss) with one backward launch',
+    async run(engine) {
+      const tol = { eps: 1e-2, tol: GRAD };
+      type Out = 'probs' | 'logProbs' | 'frameWeights' | 'joint' | 'loss';
+      const flat = (r: Record<Out, Tensor>, which: Out[]) => ops.concat(which.map((k) => r[k].reshape([-1])), 0);
+      for (const shape of [[2, 4, 3], [1, 1, 5], [3, 2, 6]]) {
+        const scores = randomHost(shape, 140, -2, 2);
+        const labels = labelsFor(shape[0]!, shape[2]!, 5);
+        const subsets: [Out[], 'mean' | 'none'][] = [
+          [['probs', 'logProbs', 'frameWeights', 'joint', 'loss'], 'none'],
+          [['joint'], 'mean'],
+          [['frameWeights', 'loss'], 'mean'],
+          [['probs', 'joint'], 'none'],
+        ];
+        for (const [which, reduction] of subsets) {
+          await autogradCheck(engine, `temporalSoftmaxPooling [${shape}] → ${which} (${reduction})`, (x) => flat(ops.temporalSoftmaxPooling(x, { labels, reduction }), which), [scores], tol);
+        }
+        // The joint's gradient on its own against the CPU reference of the backward kernel.
+        const [N, T, E] = shape as [number, number, number];
+        const gj = randomHost([N, T, E], 141);
+        const [tx, tj] = [scores, gj].map((h) => toGpu(engine, h)) as [Tensor, Tensor];
+        const dj = ops.temporalSoftmaxPoolBackward(tx, { joint: tj });
+        expectClose(await dj.read(), ops.temporalSoftmaxPoolBackward.cpu(scores, { joint: gj } as never).data, { abs: 2e-5, rel: 2e-4 }, `joint gradient [${shape}]`);
+        [tx, tj, dj].forEach((t) => t.dispose());
+      }
+      // Without labels, and with labels as an i32 tensor (a constant of the graph).
+      const scores = randomHost([2, 4, 3], 142, -2, 2);
+      await autogradCheck(engine, 'temporalSoftmaxPooling without labels', (x) => flat(ops.temporalSoftmaxPooling(x), ['probs', 'joint']), [scores], tol);
+      const lt = engine.tensor(labelsFor(2, 3, 1), [2], 'i32');
+      await autogradCheck(engine, 'temporalSoftmaxPooling, tensor labels', (x) => ops.temporalSoftmaxPooling(x, { labels: lt }).loss, [scores], tol);
+      // Every output used, one launch of the backward kernel.
+      const x = toGpu(engine, scores).setRequiresGrad();
+      const r = ops.temporalSoftmaxPooling(x, { labels: lt });
+      const total = ops.add(ops.add(ops.sum(ops.mul(r.joint, r.joint)), ops.sum(r.logProbs)), ops.add(ops.sum(ops.mul(r.frameWeights, r.probs.reshape([2, 3]).sum(1, true))), r.loss));
+      const ran: string[] = [];
+      const runtime = engine.runtime;
+      const dispatch = runtime.dispatch.bind(runtime);
+      runtime.dispatch = (d) => (ran.push(d.kernel.name), dispatch(d));
+      try {
+        total.backward();
+      } finally {
+        runtime.dispatch = dispatch;
+      }
+      if (ran.filter((n) => n === 'temporal_pool_backward').length !== 1) throw new Error(`backward launches: ${ran.join(', ')}`);
+      if (r.loss.shape.length !== 0) throw new Error(`mean loss shape [${r.loss.shape}], expected []`);
+      [x, x.grad!, total, lt, ...Object.values(r)].forEach((t) => t.dispose());
     },
   },
   {
@@ -169,6 +221,37 @@ const cases: Case[] = [
           backward: ([a, b], dy) => [ops.frameAttentionPoolBackwardWeights.cpu(dy, a!, b!), ops.frameAttentionPoolBackwardFeatures.cpu(dy, a!, b!)],
           tol: GRAD,
         });
+      }
+    },
+  },
+  {
+    name: 'frameAttentionPooling returns the pooled feature and the normalised weights, both differentiable',
+    async run(engine) {
+      for (const [i, [N, T, D]] of [[2, 16, 256], [1, 1, 5], [3, 5, 67], [2, 70, 3], [2, 4, 0]].entries()) {
+        const w = randomHost([N!, T!], 150 + i, 0.05, 1);
+        const f = randomHost([N!, T!, D!], 160 + i, -2, 2);
+        const r = await checkMultiOp(engine, ops.frameAttentionPooling, [w, f], { pooled: { abs: 1e-6, rel: 1e-5 }, weights: { abs: 1e-7, rel: 1e-6 } });
+        for (let n = 0; n < N!; n++) {
+          const sum = Array.from(r.weights.data.slice(n * T!, (n + 1) * T!)).reduce((a, b) => a + b, 0);
+          expectClose([sum], [1], { abs: 1e-5, rel: 0 }, `weights of clip ${n} sum to 1`);
+        }
+        if (D! > 0) expectClose(r.pooled.data, ops.frameAttentionPool.cpu(w, f).data, { abs: 1e-6, rel: 1e-5 }, 'pooled = frameAttentionPool');
+      }
+      const tol = { eps: 1e-2, tol: GRAD };
+      for (const [N, T, D] of [[2, 5, 3], [1, 1, 4], [3, 4, 6]]) {
+        const w = randomHost([N!, T!], 170, 0.2, 1);
+        const f = randomHost([N!, T!, D!], 171);
+        await autogradCheck(engine, `frameAttentionPooling both [${N},${T},${D}]`, (a, b) => {
+          const r = ops.frameAttentionPooling(a, b);
+          return ops.concat([r.pooled.reshape([-1]), r.weights.reshape([-1])], 0);
+        }, [w, f], tol);
+        const tf = toGpu(engine, f);
+        try {
+          await autogradCheck(engine, `frameAttentionPooling weights only [${N},${T},${D}]`, (a) => ops.frameAttentionPooling(a, tf).weights, [w], tol);
+        } finally {
+          tf.dispose();
+        }
+        await autogradCheck(engine, `frameAttentionPooling pooled only [${N},${T},${D}]`, (a, b) => ops.frameAttentionPooling(a, b).pooled, [w, f], tol);
       }
     },
   },

@@ -1,5 +1,6 @@
 /** Convolution layer: weights kept HWIO for the kernels, exchanged with PyTorch as O×I×kH×kW. */
 import type { Engine } from '../../device/engine.js';
+import { assert } from '../../device/errors.js';
 import type { Tensor } from '../../graph/tensor.js';
 import { conv2d, torchConvWeightToHWIO, type ConvActivation, type Padding } from '../../kernels/conv.js';
 import { permute } from '../../kernels/layout.js';
@@ -24,7 +25,12 @@ export interface Conv2dLayerOptions {
   init?: 'default' | 'kaiming-fan-out';
 }
 
-const pair = (p: Pair): [number, number] => (typeof p === 'number' ? [p, p] : p);
+/** n or [h, w] of positive integers; any other length is refused rather than read as its first two entries. */
+function kernelPair(p: Pair): [number, number] {
+  const k = typeof p === 'number' ? [p, p] : p;
+  assert(Array.isArray(k) && k.length === 2 && k.every((v) => Number.isInteger(v) && v > 0), 'Conv2d', () => `kernelSize must be a positive integer or [h, w], got ${JSON.stringify(p)}`);
+  return k as [number, number];
+}
 
 /** nn.Conv2d over NHWC activations; PyTorch's default initialisation (U(±1/√fan_in), fan_in = C_in/groups·kH·kW). */
 export class Conv2d extends Layer {
@@ -39,7 +45,7 @@ export class Conv2d extends Layer {
     readonly options: Conv2dLayerOptions = {},
   ) {
     super(engine);
-    const [kh, kw] = pair(kernelSize);
+    const [kh, kw] = kernelPair(kernelSize);
     const groups = options.groups ?? 1;
     const cin = inChannels / groups;
     const fanIn = cin * kh * kw;

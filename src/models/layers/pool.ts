@@ -40,8 +40,9 @@ export class AdaptiveAvgPool2d extends Layer {
   }
 
   forward(x: Tensor): Tensor {
-    const [h, w] = typeof this.outputSize === 'number' ? [this.outputSize, this.outputSize] : this.outputSize;
-    if (h === 1 && w === 1) return globalAvgPool2d(x, { keepdim: true });
+    const size = this.outputSize;
+    // Only a well-formed (1, 1) takes the fast path; anything else goes to the op, which checks it.
+    if (size === 1 || (Array.isArray(size) && size.length === 2 && size[0] === 1 && size[1] === 1)) return globalAvgPool2d(x, { keepdim: true });
     return adaptiveAvgPool2d(x, this.outputSize);
   }
 }
