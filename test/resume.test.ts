@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { openData } from '../src/cli/data.js';
+import { decodeSafetensors, encodeSafetensors, safetensorsMetadata } from '../src/io/safetensors.js';
 import { loadOptimizerState, saveOptimizerState } from '../src/optim/checkpoint.js';
 import { loadModelFile, saveModelFile, type ModelFileInfo } from '../src/train/model-file.js';
 import { MODEL_NAMES, makeOptimizer, recipeFor } from '../src/train/recipes.js';
@@ -68,4 +69,27 @@ describe('resume is bit-identical', () => {
       opt.dispose();
     });
   }
+});
+
+describe('optimiser state values', () => {
+  it('refuses NaN moments and negative second moments before upload, naming the file and tensor', async () => {
+    const engine = await testEngine();
+    const p = engine.tensor([1, 2, 3], [3]).setRequiresGrad(true);
+    const opt = makeOptimizer([p], { kind: 'adam', lr: 0.1, weightDecay: 0 });
+    p.grad = engine.tensor([0.5, -1, 2], [3]);
+    opt.step();
+    const bytes = await saveOptimizerState(opt);
+    const meta = safetensorsMetadata(bytes);
+    const entries = decodeSafetensors(bytes);
+    const spoil = (name: string, value: number): Uint8Array => {
+      const data = Float32Array.from(entries[name]!.data as Float32Array);
+      data[1] = value;
+      return encodeSafetensors({ ...entries, [name]: { ...entries[name]!, data } }, meta);
+    };
+    expect(() => loadOptimizerState(opt, spoil('state.0.exp_avg', NaN), 'run/optimizer.safetensors')).toThrow(/run\/optimizer\.safetensors.*state\.0\.exp_avg.*NaN or infinite/s);
+    expect(() => loadOptimizerState(opt, spoil('state.0.exp_avg_sq', -1), 'run/optimizer.safetensors')).toThrow(/state\.0\.exp_avg_sq.*negative/s);
+    loadOptimizerState(opt, bytes); // the unspoilt state still loads
+    opt.dispose();
+    p.dispose();
+  });
 });

@@ -8,7 +8,8 @@ import { safetensorsMetadata } from '../io/safetensors.js';
 import type { OpenedRun } from '../node/run-folder.js';
 import { RunFolderError } from '../node/run-folder.js';
 import { loadOptimizerState } from '../optim/checkpoint.js';
-import { loadModelFile, type ModelFileInfo } from '../train/model-file.js';
+import { loadModelFile, readModelFileInfo, type ModelFileInfo } from '../train/model-file.js';
+import { checkModelInfo } from './infer-checks.js';
 import { makeOptimizer, SCHEDULES, type ConfigName, type LrScheduleKind, type OptimizerSettings, type Recipe } from '../train/recipes.js';
 import type { EpochReport, EvalReport, ForwardModel } from '../train/trainer.js';
 
@@ -42,6 +43,8 @@ export function restoreRun(engine: Engine, recipe: Recipe, config: ConfigName, r
   const modelPath = join(dir, 'model.safetensors');
   let loaded;
   try {
+    const fileInfo = readModelFileInfo(files['model.safetensors']);
+    if (fileInfo) checkModelInfo(fileInfo, modelPath);
     loaded = loadModelFile(engine, files['model.safetensors'], { model: recipe.name, config }, modelPath);
   } catch (e) {
     throw new RunFolderError((e as Error).message);
@@ -55,10 +58,11 @@ export function restoreRun(engine: Engine, recipe: Recipe, config: ConfigName, r
     if (stamp.epoch !== manifest.epoch || stamp.step !== manifest.step) throw new RunFolderError(`${optimPath} stands at epoch ${stamp.epoch}, step ${stamp.step}; checkpoint.json says ${at}; refusing to resume a mixed checkpoint`);
     const optimizer = makeOptimizer(model.parameters(), log.optimizer);
     try {
-      loadOptimizerState(optimizer, optimBytes);
+      loadOptimizerState(optimizer, optimBytes, optimPath);
     } catch (e) {
       optimizer.dispose();
-      throw new RunFolderError(`${optimPath}: ${(e as Error).message}`);
+      const m = (e as Error).message;
+      throw new RunFolderError(m.startsWith(optimPath) ? m : `${optimPath}: ${m}`);
     }
     return { model, optimizer, info, log };
   } catch (e) {

@@ -4,7 +4,7 @@
  */
 import { ShapeError } from '../device/errors.js';
 import type { Tensor } from '../graph/tensor.js';
-import { loadTensors, safetensorsMetadata, saveTensors } from '../io/safetensors.js';
+import { describeBadValues, loadTensors, safetensorsMetadata, saveTensors } from '../io/safetensors.js';
 import type { BaseHyperParams, Optimizer, OptimizerStateDict, ParamState } from './optimizer.js';
 
 const KEY = 'fergpu.optimizer';
@@ -28,8 +28,12 @@ export async function saveOptimizerState(opt: Optimizer<BaseHyperParams>, metada
   return saveTensors(tensors, { ...metadata, [KEY]: JSON.stringify(meta) });
 }
 
-/** Restores state written by `saveOptimizerState` into an optimiser with the same groups and parameter shapes. */
-export function loadOptimizerState(opt: Optimizer<BaseHyperParams>, bytes: Uint8Array): void {
+/**
+ * Restores state written by `saveOptimizerState` into an optimiser with the same groups and parameter shapes.
+ * Values are checked before upload: every buffer finite, second moments (`exp_avg_sq`, `max_exp_avg_sq`) ≥ 0.
+ * `source` names the file in errors.
+ */
+export function loadOptimizerState(opt: Optimizer<BaseHyperParams>, bytes: Uint8Array, source?: string): void {
   const where = `${opt.name}: loadOptimizerState`;
   const raw = safetensorsMetadata(bytes)[KEY];
   if (raw === undefined) throw new ShapeError(where, `the file has no '${KEY}' metadata: it was not written by saveOptimizerState`);
@@ -40,7 +44,11 @@ export function loadOptimizerState(opt: Optimizer<BaseHyperParams>, bytes: Uint8
     throw new ShapeError(where, `the '${KEY}' metadata is not valid JSON (${(e as Error).message})`);
   }
   if (meta.optimizer !== opt.name) throw new ShapeError(where, `the file holds ${meta.optimizer} state, not ${opt.name}`);
-  const tensors = loadTensors(opt.engine, bytes);
+  const tensors = loadTensors(opt.engine, bytes, undefined, {
+    finite: true,
+    check: (name, data) => (/exp_avg_sq$/.test(name) ? describeBadValues(data, (v) => v < 0, 'negative (a second moment is a mean of squares)') : null),
+    ...(source ? { source } : {}),
+  });
   try {
     const state: Record<number, ParamState> = {};
     for (const [index, step] of Object.entries(meta.steps ?? {})) state[Number(index)] = { step, buffers: {} };
