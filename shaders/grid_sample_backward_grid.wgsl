@@ -12,7 +12,8 @@ struct Params { N: u32, H: u32, W: u32, C: u32, Ho: u32, Wo: u32, align: u32, _p
 fn unnormalise(g: f32, size: u32) -> f32 {
   var i = ((g + 1.0) * f32(size) - 1.0) * 0.5;
   if (params.align != 0u) { i = (g + 1.0) * 0.5 * f32(size - 1u); }
-  return clamp(i, -2.0, f32(size) + 1.0);
+  // A NaN coordinate samples nothing (every tap outside, 0 as PyTorch's zeros padding): clamp would pick a bound.
+  return select(clamp(i, -2.0, f32(size) + 1.0), -2.0, isnan_f32(g));
 }
 
 fn tap(n: u32, yy: i32, xx: i32, c: u32) -> f32 {

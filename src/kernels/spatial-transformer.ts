@@ -193,6 +193,7 @@ function sampleUniforms(p: SamplePlan): Uniforms {
 }
 
 function unnormalise(g: number, size: number, align: boolean): number {
+  if (Number.isNaN(g)) return -2; // samples nothing: 0, as PyTorch's zeros padding (and the shaders)
   const i = align ? ((g + 1) / 2) * (size - 1) : ((g + 1) * size - 1) / 2;
   return Math.min(Math.max(i, -2), size + 1);
 }

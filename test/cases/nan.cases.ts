@@ -250,6 +250,12 @@ const cases: Case[] = [
       await soft.check(checkOp(engine, ops.affineGrid, [theta, [2, 5, 6], false], F32));
       const x = withNaN(randomHost([2, 6, 7, 3], 114), 13);
       await soft.check(checkOp(engine, ops.gridSample, [x, randomHost([2, 4, 5, 2], 115, -1.2, 1.2), {}], SUMS));
+      // A NaN sampling coordinate samples nothing (PyTorch's zeros padding gives 0), on the GPU as in the reference.
+      const nanGrid = withNaN(randomHost([2, 4, 5, 2], 119, -1.2, 1.2), 5);
+      const sampled = ops.gridSample.cpu(randomHost([2, 6, 7, 3], 120), nanGrid, {});
+      if (hasNaN(sampled)) throw new Error('gridSample reference: a NaN coordinate gave NaN, expected 0');
+      await soft.check(checkOp(engine, ops.gridSample, [randomHost([2, 6, 7, 3], 120), nanGrid, { alignCorners: true }], SUMS));
+      await soft.check(checkOp(engine, ops.gridSample, [randomHost([2, 6, 7, 3], 120), nanGrid, {}], SUMS));
       const scores = withNaN(randomHost([3, 4, 7], 116, -3, 3), 29);
       await eachVariant(engine, temporalPoolKernel as TunableKernel<never>, async () => {
         await soft.check(checkOp(engine, ops.temporalSoftmaxPool, [scores], F32));
