@@ -98,7 +98,7 @@ function render(r: FrameResult | undefined): void {
   $('m1-note').textContent = r.m1 ? `(${r.m1.filled}/${pipeline.clipLength} frames${r.m1.filled < pipeline.clipLength ? ', first repeated' : ''})` : '';
   drawClip($<HTMLCanvasElement>('clip'), thumbs, r.m1);
   drawAttention($<HTMLCanvasElement>('attention'), thumbs[thumbs.length - 1], r.m1);
-  $('times').textContent = formatTimes(r.ms, fps);
+  $('times').textContent = formatTimes(r, fps, pipeline.options.detectEvery ?? 1);
 }
 
 /** A thumbnail of the tracked face's crop, the clip's frames as M1 saw them. */
@@ -214,6 +214,9 @@ function wire(): void {
     }
   };
   for (const id of ['attn', 'kp']) $(id).onchange = () => render(state.last);
+  $<HTMLSelectElement>('detect-every').onchange = (e) => {
+    if (pipeline) pipeline.options.detectEvery = Number((e.target as HTMLSelectElement).value);
+  };
 }
 
 function setEnabled(on: boolean): void {
@@ -239,7 +242,11 @@ async function main(): Promise<void> {
   } catch (e) {
     return fail(`The models could not be loaded: ${(e as Error).message}`);
   }
-  pipeline = new FacePipeline(engine, models);
+  const every = Number(new URLSearchParams(location.search).get('detect-every') ?? $<HTMLSelectElement>('detect-every').value);
+  const select = $<HTMLSelectElement>('detect-every');
+  if (!Array.from(select.options).some((o) => o.value === String(every))) select.add(new Option(`every ${every}th`, String(every)));
+  select.value = String(every);
+  pipeline = new FacePipeline(engine, models, { detectEvery: every });
   state.status = 'ready';
   setEnabled(true);
   say('Compiling the kernels on the first frame (a few seconds, once)…');
