@@ -20,6 +20,8 @@ export interface AppState {
   source?: string;
   /** Longest main-thread task seen (ms), from the Long Tasks API. */
   longestTask: number;
+  /** Main-thread tasks over 50 ms: start (ms since load) and duration. */
+  longTasks: { start: number; ms: number }[];
   memory(): PoolStats & { objects: GpuObjects };
   open(kind: 'sample' | 'moving' | 'camera' | 'url', url?: string): Promise<void>;
   stop(): void;
@@ -54,6 +56,7 @@ const state: AppState = {
   message: '',
   frames: 0,
   longestTask: 0,
+  longTasks: [],
   memory: () => ({ ...engine!.memory(), objects: gpuObjects(engine!) }),
   open: (kind, url) => open(kind, url),
   stop: () => stop(),
@@ -82,7 +85,10 @@ function fail(text: string): void {
 }
 
 new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) state.longestTask = Math.max(state.longestTask, e.duration);
+  for (const e of list.getEntries()) {
+    state.longestTask = Math.max(state.longestTask, e.duration);
+    if (state.longTasks.length < 500) state.longTasks.push({ start: Math.round(e.startTime), ms: Math.round(e.duration) });
+  }
 }).observe({ type: 'longtask', buffered: true });
 
 function render(r: FrameResult | undefined): void {

@@ -148,7 +148,8 @@ export function formatTimes(r: FrameResult, fps: number, detectEvery: number): s
   const ms = r.ms;
   const detect = r.detected ? `${f(ms.detect)} ms` : `     – (faces of an earlier frame)`;
   const every = detectEvery > 1 ? `\ndetector on every ${detectEvery} frames` : '';
-  return `detect ${detect}\ncrop   ${f(ms.crop)} ms\nmodel  ${f(ms.model)} ms\nread   ${f(ms.readback)} ms\ntotal  ${f(ms.total)} ms\n${fps.toFixed(1)} frames/s${every}`;
+  const rate = fps > 0 ? `${fps.toFixed(1)} frames/s` : 'frames/s: – (one picture)';
+  return `detect ${detect}\ncrop   ${f(ms.crop)} ms\nmodel  ${f(ms.model)} ms\nread   ${f(ms.readback)} ms\ntotal  ${f(ms.total)} ms\n${rate}${every}`;
 }
 
 export function topOf(face: FaceResult | undefined): { label: string; p: number } | undefined {

@@ -7,11 +7,12 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResultsFile } from '../../bench/harness.js';
 import { validateRow } from '../../bench/harness.js';
+import { SUITES } from '../../bench/suites/index.js';
 import { launchChromium } from './chromium.js';
 import { buildSite } from './site.js';
 import { startStaticServer } from './static-server.js';
 
-/** Suites the page cannot run (they read the repository's files or Node's process counters). */
+/** Suites the page cannot run (they read the repository's files or Node's process counters); web/bench.ts agrees. */
 export const NODE_ONLY_SUITES = ['soak', 'tfjs-model'];
 
 export interface BrowserBenchOptions {
@@ -23,7 +24,7 @@ export interface BrowserBenchOptions {
 
 export async function runBrowserBench(o: BrowserBenchOptions, log: (line: string) => void = console.log): Promise<string[]> {
   const nodeOnly = o.suites.filter((s) => NODE_ONLY_SUITES.includes(s));
-  if (nodeOnly.length) throw new Error(`${nodeOnly.join(', ')} ${nodeOnly.length > 1 ? 'run' : 'runs'} in Node only (reading the repository's files or the process's memory counters); in a browser: peak, matmul, conv, attention, train, models, accuracy`);
+  if (nodeOnly.length) throw new Error(`${nodeOnly.join(', ')} ${nodeOnly.length > 1 ? 'run' : 'runs'} in Node only (reading the repository's files or the process's memory counters); in a browser: ${Object.keys(SUITES).filter((n) => !NODE_ONLY_SUITES.includes(n)).join(', ')}`);
   if (o.flags.size) throw new Error(`suite flags (${[...o.flags].map((f) => `--${f}`).join(', ')}) are not passed to the page; run those in Node`);
   const site = await buildSite({ outDir: 'dist/web' });
   const server = await startStaticServer({ mounts: { '/': site.dir } });
