@@ -50,6 +50,8 @@ let generation = 0;
 let thumbs: HTMLCanvasElement[] = [];
 let lastDone = 0;
 let fps = 0;
+/** The frame being processed (one at a time: a new source waits for it before the pipeline is reset). */
+let inflight: Promise<unknown> = Promise.resolve();
 
 const state: AppState = {
   status: 'starting',
@@ -59,7 +61,7 @@ const state: AppState = {
   longTasks: [],
   memory: () => ({ ...engine!.memory(), objects: gpuObjects(engine!) }),
   open: (kind, url) => open(kind, url),
-  stop: () => stop(),
+  stop: () => void stop(),
   layout() {
     const c = frameCanvas.getBoundingClientRect();
     const r = state.last;
@@ -122,17 +124,22 @@ function keepThumb(r: FrameResult): void {
   while (thumbs.length > Math.max(1, pipeline!.clipLength)) thumbs.shift();
 }
 
-async function step(): Promise<void> {
-  const px = grab(source!, work);
-  const r = await pipeline!.process(px);
-  const now = performance.now();
-  if (lastDone) fps = fps ? 0.8 * fps + 0.2 * (1000 / (now - lastDone)) : 1000 / (now - lastDone);
-  lastDone = now;
-  state.frames++;
-  state.last = r;
-  if (state.message.startsWith('Compiling')) say('');
-  keepThumb(r);
-  render(r);
+async function step(gen: number): Promise<void> {
+  const run = (async () => {
+    const px = grab(source!, work);
+    const r = await pipeline!.process(px);
+    if (gen !== generation) return; // the source changed meanwhile
+    const now = performance.now();
+    if (lastDone) fps = fps ? 0.8 * fps + 0.2 * (1000 / (now - lastDone)) : 1000 / (now - lastDone);
+    lastDone = now;
+    state.frames++;
+    state.last = r;
+    if (state.message.startsWith('Compiling')) say('');
+    keepThumb(r);
+    render(r);
+  })();
+  inflight = run.catch(() => {});
+  await run;
 }
 
 async function runVideo(gen: number, s: Extract<Source, { kind: 'video' }>): Promise<void> {
@@ -142,7 +149,7 @@ async function runVideo(gen: number, s: Extract<Source, { kind: 'video' }>): Pro
     if (gen !== generation) return;
     if (every()) s.video.pause();
     try {
-      await step();
+      await step(gen);
     } catch (e) {
       if (gen === generation) say(`Processing stopped: ${(e as Error).message}`, 'error');
       return;
@@ -153,17 +160,18 @@ async function runVideo(gen: number, s: Extract<Source, { kind: 'video' }>): Pro
   }
 }
 
-function stop(): void {
+/** Stops the source; the pipeline forgets its clip once the frame in flight is done. */
+function stop(): Promise<void> {
   generation++;
-  source?.kind === 'video' && source.stop();
-  pipeline?.reset();
+  if (source?.kind === 'video') source.stop();
   thumbs = [];
   lastDone = 0;
   fps = 0;
+  return inflight.then(() => pipeline?.reset());
 }
 
 async function use(s: Source): Promise<void> {
-  stop();
+  await stop();
   const gen = generation;
   source = s;
   state.source = s.name;
@@ -172,7 +180,7 @@ async function use(s: Source): Promise<void> {
   if (s.kind === 'image') {
     // A photo is a clip of one frame: M1 sees it repeated.
     try {
-      await step();
+      await step(gen);
     } catch (e) {
       say(`Processing failed: ${(e as Error).message}`, 'error');
     }
@@ -200,7 +208,7 @@ function wire(): void {
   $('samples').onchange = () => void open('url', sample());
   $('moving').onclick = () => void open('moving', sample());
   $('camera').onclick = () => void open('camera');
-  $('stop').onclick = () => stop();
+  $('stop').onclick = () => void stop();
   $<HTMLInputElement>('photo').onchange = async (e) => {
     const f = (e.target as HTMLInputElement).files?.[0];
     if (!f) return;
