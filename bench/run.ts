@@ -20,6 +20,8 @@ export interface RunOptions {
   persistTuning: boolean;
   /** Where ceilings for peak_fraction come from when `peak` did not run first in this process. */
   ceilings: CeilingSource;
+  /** Run the suites in headless Chromium's WebGPU (web/bench.html) and write <out>/browser-<suite>.json. */
+  browser?: boolean;
 }
 
 export const USAGE = `usage: node dist/bench.js <suite...> [options]    (npm run bench -- <suite...> [options])
@@ -30,6 +32,8 @@ options:
   --out DIR                 where <suite>.json goes (default bench/results)
   --ceilings measure|file   FMA ceiling for peak_fraction when 'peak' is not run first: measured now under
                             the same load (default, a few seconds) or read from <out>/peak.json
+  --browser                 run them in headless Chromium (web/bench.html, ours and tfjs-webgpu in one page);
+                            writes <out>/browser-<suite>.json
   --list                    list the suites and their flags
   suite flags, e.g. matmul --all-variants, --retune: see --list`;
 
@@ -52,6 +56,7 @@ export function parseArgs(argv: readonly string[]): RunOptions | 'list' | 'help'
     if (name === '--help' || name === '-h') return 'help';
     else if (name === '--list') return 'list';
     else if (name === '--quick') opts.quick = true;
+    else if (name === '--browser') opts.browser = true;
     else if (name === '--wait') {
       const w = value();
       if (w === 'both') opts.waits = ['polite', 'busy'];
@@ -144,6 +149,16 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
+    if (parsed.browser) {
+      const { runBrowserBench } = await import('../web/tools/bench-browser.js');
+      try {
+        await runBrowserBench(parsed);
+      } catch (e) {
+        console.error(`bench --browser: ${(e as Error).message}`);
+        return 1;
+      }
+      return 0;
+    }
     await runSuites(parsed);
     return 0;
   } catch (e) {

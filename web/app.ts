@@ -20,6 +20,8 @@ export interface AppState {
   source?: string;
   /** Longest main-thread task seen (ms), from the Long Tasks API. */
   longestTask: number;
+  /** Main-thread tasks over 50 ms: start (ms since load) and duration. */
+  longTasks: { start: number; ms: number }[];
   memory(): PoolStats & { objects: GpuObjects };
   open(kind: 'sample' | 'moving' | 'camera' | 'url', url?: string): Promise<void>;
   stop(): void;
@@ -48,15 +50,18 @@ let generation = 0;
 let thumbs: HTMLCanvasElement[] = [];
 let lastDone = 0;
 let fps = 0;
+/** The frame being processed (one at a time: a new source waits for it before the pipeline is reset). */
+let inflight: Promise<unknown> = Promise.resolve();
 
 const state: AppState = {
   status: 'starting',
   message: '',
   frames: 0,
   longestTask: 0,
+  longTasks: [],
   memory: () => ({ ...engine!.memory(), objects: gpuObjects(engine!) }),
   open: (kind, url) => open(kind, url),
-  stop: () => stop(),
+  stop: () => void stop(),
   layout() {
     const c = frameCanvas.getBoundingClientRect();
     const r = state.last;
@@ -82,7 +87,10 @@ function fail(text: string): void {
 }
 
 new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) state.longestTask = Math.max(state.longestTask, e.duration);
+  for (const e of list.getEntries()) {
+    state.longestTask = Math.max(state.longestTask, e.duration);
+    if (state.longTasks.length < 500) state.longTasks.push({ start: Math.round(e.startTime), ms: Math.round(e.duration) });
+  }
 }).observe({ type: 'longtask', buffered: true });
 
 function render(r: FrameResult | undefined): void {
@@ -98,7 +106,7 @@ function render(r: FrameResult | undefined): void {
   $('m1-note').textContent = r.m1 ? `(${r.m1.filled}/${pipeline.clipLength} frames${r.m1.filled < pipeline.clipLength ? ', first repeated' : ''})` : '';
   drawClip($<HTMLCanvasElement>('clip'), thumbs, r.m1);
   drawAttention($<HTMLCanvasElement>('attention'), thumbs[thumbs.length - 1], r.m1);
-  $('times').textContent = formatTimes(r.ms, fps);
+  $('times').textContent = formatTimes(r, fps, pipeline.options.detectEvery ?? 1);
 }
 
 /** A thumbnail of the tracked face's crop, the clip's frames as M1 saw them. */
@@ -116,17 +124,22 @@ function keepThumb(r: FrameResult): void {
   while (thumbs.length > Math.max(1, pipeline!.clipLength)) thumbs.shift();
 }
 
-async function step(): Promise<void> {
-  const px = grab(source!, work);
-  const r = await pipeline!.process(px);
-  const now = performance.now();
-  if (lastDone) fps = fps ? 0.8 * fps + 0.2 * (1000 / (now - lastDone)) : 1000 / (now - lastDone);
-  lastDone = now;
-  state.frames++;
-  state.last = r;
-  if (state.message.startsWith('Compiling')) say('');
-  keepThumb(r);
-  render(r);
+async function step(gen: number): Promise<void> {
+  const run = (async () => {
+    const px = grab(source!, work);
+    const r = await pipeline!.process(px);
+    if (gen !== generation) return; // the source changed meanwhile
+    const now = performance.now();
+    if (lastDone) fps = fps ? 0.8 * fps + 0.2 * (1000 / (now - lastDone)) : 1000 / (now - lastDone);
+    lastDone = now;
+    state.frames++;
+    state.last = r;
+    if (state.message.startsWith('Compiling')) say('');
+    keepThumb(r);
+    render(r);
+  })();
+  inflight = run.catch(() => {});
+  await run;
 }
 
 async function runVideo(gen: number, s: Extract<Source, { kind: 'video' }>): Promise<void> {
@@ -136,7 +149,7 @@ async function runVideo(gen: number, s: Extract<Source, { kind: 'video' }>): Pro
     if (gen !== generation) return;
     if (every()) s.video.pause();
     try {
-      await step();
+      await step(gen);
     } catch (e) {
       if (gen === generation) say(`Processing stopped: ${(e as Error).message}`, 'error');
       return;
@@ -147,17 +160,18 @@ async function runVideo(gen: number, s: Extract<Source, { kind: 'video' }>): Pro
   }
 }
 
-function stop(): void {
+/** Stops the source; the pipeline forgets its clip once the frame in flight is done. */
+function stop(): Promise<void> {
   generation++;
-  source?.kind === 'video' && source.stop();
-  pipeline?.reset();
+  if (source?.kind === 'video') source.stop();
   thumbs = [];
   lastDone = 0;
   fps = 0;
+  return inflight.then(() => pipeline?.reset());
 }
 
 async function use(s: Source): Promise<void> {
-  stop();
+  await stop();
   const gen = generation;
   source = s;
   state.source = s.name;
@@ -166,7 +180,7 @@ async function use(s: Source): Promise<void> {
   if (s.kind === 'image') {
     // A photo is a clip of one frame: M1 sees it repeated.
     try {
-      await step();
+      await step(gen);
     } catch (e) {
       say(`Processing failed: ${(e as Error).message}`, 'error');
     }
@@ -194,7 +208,7 @@ function wire(): void {
   $('samples').onchange = () => void open('url', sample());
   $('moving').onclick = () => void open('moving', sample());
   $('camera').onclick = () => void open('camera');
-  $('stop').onclick = () => stop();
+  $('stop').onclick = () => void stop();
   $<HTMLInputElement>('photo').onchange = async (e) => {
     const f = (e.target as HTMLInputElement).files?.[0];
     if (!f) return;
@@ -214,6 +228,9 @@ function wire(): void {
     }
   };
   for (const id of ['attn', 'kp']) $(id).onchange = () => render(state.last);
+  $<HTMLSelectElement>('detect-every').onchange = (e) => {
+    if (pipeline) pipeline.options.detectEvery = Number((e.target as HTMLSelectElement).value);
+  };
 }
 
 function setEnabled(on: boolean): void {
@@ -239,7 +256,11 @@ async function main(): Promise<void> {
   } catch (e) {
     return fail(`The models could not be loaded: ${(e as Error).message}`);
   }
-  pipeline = new FacePipeline(engine, models);
+  const every = Number(new URLSearchParams(location.search).get('detect-every') ?? $<HTMLSelectElement>('detect-every').value);
+  const select = $<HTMLSelectElement>('detect-every');
+  if (!Array.from(select.options).some((o) => o.value === String(every))) select.add(new Option(`every ${every}th`, String(every)));
+  select.value = String(every);
+  pipeline = new FacePipeline(engine, models, { detectEvery: every });
   state.status = 'ready';
   setEnabled(true);
   say('Compiling the kernels on the first frame (a few seconds, once)…');

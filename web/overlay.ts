@@ -3,7 +3,7 @@
  * attention as a heat map over the tracked face; in the side panel the probability bars, the clip's frames with
  * their weights, the attention over the newest crop, and the stage timings. Browser only (canvas 2D and DOM).
  */
-import type { ClipResult, FaceResult, FrameResult, StageTimes } from './pipeline.js';
+import type { ClipResult, FaceResult, FrameResult } from './pipeline.js';
 
 /** Box colours, fixed so tests can look for them in screenshots. */
 export const COLORS = { primary: '#00e676', other: '#ffca28', bar: '#42a5f5', top: '#00e676', m1: '#ab47bc' } as const;
@@ -143,9 +143,13 @@ export function drawAttention(canvas: HTMLCanvasElement, crop: CanvasImageSource
   }
 }
 
-export function formatTimes(ms: StageTimes, fps: number): string {
+export function formatTimes(r: FrameResult, fps: number, detectEvery: number): string {
   const f = (v: number) => v.toFixed(1).padStart(6);
-  return `detect ${f(ms.detect)} ms\ncrop   ${f(ms.crop)} ms\nmodel  ${f(ms.model)} ms\nread   ${f(ms.readback)} ms\ntotal  ${f(ms.total)} ms\n${fps.toFixed(1)} frames/s`;
+  const ms = r.ms;
+  const detect = r.detected ? `${f(ms.detect)} ms` : `     – (faces of an earlier frame)`;
+  const every = detectEvery > 1 ? `\ndetector on every ${detectEvery} frames` : '';
+  const rate = fps > 0 ? `${fps.toFixed(1)} frames/s` : 'frames/s: – (one picture)';
+  return `detect ${detect}\ncrop   ${f(ms.crop)} ms\nmodel  ${f(ms.model)} ms\nread   ${f(ms.readback)} ms\ntotal  ${f(ms.total)} ms\n${rate}${every}`;
 }
 
 export function topOf(face: FaceResult | undefined): { label: string; p: number } | undefined {

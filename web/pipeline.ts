@@ -45,6 +45,8 @@ export interface StageTimes {
 export interface FrameResult {
   width: number;
   height: number;
+  /** False when the faces of an earlier frame were reused (PipelineOptions.detectEvery). */
+  detected: boolean;
   faces: FaceResult[];
   /** Index into faces of the tracked face (M1's), or −1. */
   primary: number;
@@ -56,6 +58,12 @@ export interface PipelineOptions {
   detect?: DetectOptions;
   /** The emotion crop's side as a multiple of the detector's box (default 1.2). */
   cropScale?: number;
+  /**
+   * Run the detector on every n-th frame and reuse its faces in between (default 1: every frame), as human's
+   * skipFrames: on a slow GPU the detector costs more than both emotion models together. A frame without faces,
+   * or of another size, always detects.
+   */
+  detectEvery?: number;
 }
 
 const iou = (a: FaceBox, b: FaceBox): number => {
@@ -68,6 +76,7 @@ export class FacePipeline {
   readonly emotionLabels = FER2013_LABELS;
   private clip: Tensor[] = [];
   private tracked: FaceBox | undefined;
+  private lastFaces: { dets: FaceDetection[]; size: string; age: number } | undefined;
   frames = 0;
 
   constructor(
@@ -85,27 +94,37 @@ export class FacePipeline {
     for (const t of this.clip) t.dispose();
     this.clip = [];
     this.tracked = undefined;
+    this.lastFaces = undefined;
   }
 
   async process(px: Pixels): Promise<FrameResult> {
     const engine = this.engine;
     const t0 = performance.now();
     const frame = frameTensor(engine, px);
+    const size = `${px.width}x${px.height}`;
+    const last = this.lastFaces;
+    const reuse = last !== undefined && last.size === size && last.age + 1 < (this.options.detectEvery ?? 1);
     let dets: FaceDetection[];
-    try {
-      dets = await this.models.detector.detect(frame, { maxFaces: 5, minScore: 0.5, ...this.options.detect });
-    } catch (e) {
-      frame.dispose();
-      throw e;
+    if (reuse) {
+      dets = last.dets;
+      last.age++;
+    } else {
+      try {
+        dets = await this.models.detector.detect(frame, { maxFaces: 5, minScore: 0.5, ...this.options.detect });
+      } catch (e) {
+        frame.dispose();
+        throw e;
+      }
     }
     const t1 = performance.now();
     this.frames++;
-    const base = { width: px.width, height: px.height };
+    const base = { width: px.width, height: px.height, detected: !reuse };
     if (dets.length === 0) {
       frame.dispose();
       this.reset();
       return { ...base, faces: [], primary: -1, ms: { detect: t1 - t0, crop: 0, model: 0, readback: 0, total: t1 - t0 } };
     }
+    if (!reuse) this.lastFaces = { dets, size, age: 0 };
     const crops = dets.map((d) => squareFaceBox(d.box, this.options.cropScale ?? 1.2));
     const primary = this.track(crops);
     const m1 = this.models.m1;
@@ -168,7 +187,8 @@ export class FacePipeline {
       if (v > bestIou) [best, bestIou] = [i, v];
     });
     if (!this.tracked || bestIou <= 0.3) {
-      this.reset();
+      for (const t of this.clip) t.dispose();
+      this.clip = [];
       best = 0; // detections come by falling score
     }
     this.tracked = crops[best];

@@ -7,6 +7,7 @@
 import { build } from 'esbuild';
 import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { browserBenchPlugin } from './bench-bundle.js';
 
 const HUMAN_MODELS = 'node_modules/@vladmandic/human/models';
 const FACE_API_DEMO = 'node_modules/@vladmandic/face-api/demo';
@@ -14,6 +15,7 @@ const FACE_API_DEMO = 'node_modules/@vladmandic/face-api/demo';
 /** Site path → source file, relative to the repository root. */
 export const ASSETS: Record<string, string> = {
   'index.html': 'web/index.html',
+  'bench.html': 'web/bench.html',
   'models/blazeface.json': `${HUMAN_MODELS}/blazeface.json`,
   'models/blazeface.bin': `${HUMAN_MODELS}/blazeface.bin`,
   'models/emotion.json': `${HUMAN_MODELS}/emotion.json`,
@@ -25,6 +27,7 @@ export const ASSETS: Record<string, string> = {
 
 export const BUNDLES: Record<string, string> = {
   'app.js': 'web/app.ts',
+  'bench.js': 'web/bench.ts',
 };
 
 export interface SiteBuild {
@@ -62,6 +65,7 @@ export async function buildSite(o: { root?: string; outDir?: string; minify?: bo
         sourcemap: true,
         metafile: true,
         logLevel: 'warning',
+        plugins: name === 'bench.js' ? [browserBenchPlugin(root)] : [],
       });
       bundles[name] = Object.values(r.metafile.outputs).find((x) => x.entryPoint)?.bytes ?? 0;
     }),
