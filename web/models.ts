@@ -64,7 +64,7 @@ export async function loadAppModels(engine: Engine, urls: ModelUrls, progress: (
   let m1: LoadedModel | undefined;
   if (m1Bytes) {
     m1 = loadModelFile(engine, new Uint8Array(m1Bytes), { model: 'm1' }, urls.m1);
-    m1.model.eval();
+    m1.model.freeze(); // inference only: BN folded into the convs, weights packed once
   }
   return { detector, emotion, ...(m1 ? { m1 } : {}), bytes: face.bytes + emo.bytes + (m1Bytes?.byteLength ?? 0) };
 }
