@@ -372,6 +372,7 @@ async function runMemory(ctx: SuiteContext, kernels: TunableKernel<never>[]): Pr
 export async function runModels(ctx: SuiteContext): Promise<Row[]> {
   const kernels = [conv2dKernel, conv2dBackwardWeightKernel, matmulKernel] as TunableKernel<never>[];
   await tuneFirst(ctx, kernels);
+  if (ctx.flags.has('backbone')) return runBackbone(ctx, await tfjsWithGradients(), kernels);
   const rows: Row[] = [];
   // One 16-frame 224×224 M1 forward (2–3 s): part of the default run; --memory adds it to --quick.
   if (!ctx.quick || ctx.flags.has('memory')) rows.push(...(await runMemory(ctx, kernels)));
@@ -391,6 +392,7 @@ export const modelsSuite: Suite = {
   flags: {
     memory: 'with --quick: add the M1 memory row (eval forward of a 16-frame 224x224 clip, a few seconds; always in the default run)',
     paper: "the video models at the papers' clip lengths (16 / 5 frames of 224x224) with training steps (minutes)",
+    backbone: 'only the ResNet18 backbone rows (eval and frozen, against tfjs-webgpu)',
     retune: 'measure the variants again even if a choice is remembered',
   },
   run: runModels,
