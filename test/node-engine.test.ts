@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { createEngine as createCoreEngine, NO_ADAPTER_HELP } from '../src/device/engine.js';
 import { InFlight } from '../src/device/waiter.js';
+import { add } from '../src/kernels/ops.js';
 import { createEngine } from '../src/node/index.js';
 import { politeWaiter } from '../src/node/polite-waiter.js';
 
@@ -16,6 +17,24 @@ describe('node engine', () => {
     }
     expect(engine.waitMode).toBe('polite');
     engine.destroy();
+  });
+
+  it('collects garbage after every 2048 bind groups evicted from the cache, with V8\'s gc by default', async () => {
+    let calls = 0;
+    const engine = await createEngine({ persistTuning: false, collectGarbage: () => void calls++ });
+    // 90 × 90 distinct operand pairs: 8100 bind groups, 4004 evicted past the 4096 cached.
+    const xs = Array.from({ length: 90 }, (_, i) => engine.tensor([i, i + 1], [2]));
+    for (const a of xs) for (const b of xs) add(a, b).dispose();
+    await engine.sync();
+    expect(engine.runtime.counters.bindGroupsCreated).toBeGreaterThanOrEqual(8100);
+    expect(calls).toBe(Math.floor((engine.runtime.counters.bindGroupsCreated - 4096) / 2048));
+    expect(engine.runtime.counters.collections).toBe(calls);
+    for (const x of xs) x.dispose();
+    engine.destroy();
+    const plain = await createEngine({ persistTuning: false });
+    expect(plain.runtime.collectGarbage).toBeTypeOf('function'); // V8's, reached without --expose-gc
+    plain.runtime.collectGarbage!();
+    plain.destroy();
   });
 
   it('says how to get an adapter when there is none', async () => {

@@ -25,6 +25,12 @@ export interface EngineOptions {
   powerPreference?: GPUPowerPreference;
   /** Where measured kernel-variant choices are remembered between runs. */
   tuningStore?: TuningStore;
+  /**
+   * Runs a full garbage collection (Node supplies V8's). A bind group evicted from the runtime's cache is freed
+   * only when its wrapper is collected, and a CPU driver maps memory for each live one: work that binds many
+   * different buffers (gradient checks, many shapes) would otherwise reach the process's map limit first.
+   */
+  collectGarbage?: () => void;
 }
 
 export interface AdapterReport {
@@ -91,6 +97,7 @@ export class Engine {
     this.features = new Set(device.features as unknown as Iterable<string>);
     this.inFlight = new InFlight(waiter);
     this.runtime = new KernelRuntime(device, this.inFlight);
+    if (options.collectGarbage) this.runtime.collectGarbage = options.collectGarbage;
     this.checks = new GpuChecks(device, this.runtime);
     // UNIFORM too: small read-only operands (LayerNorm's γ and β) bind as uniform buffers, whose loads CPU
     // drivers serve as one broadcast where a storage load costs one load per lane.

@@ -68,6 +68,8 @@ const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
 const UNIFORM_BLOCK_BYTES = 256;
 const BIND_GROUP_CACHE = 4096;
+/** Evictions after which the runtime asks for a garbage collection (see EngineOptions.collectGarbage). */
+const EVICTIONS_PER_COLLECT = 2048;
 
 interface Batch {
   encoder: GPUCommandEncoder;
@@ -93,6 +95,9 @@ export class KernelRuntime {
   private readonly raised: GpuError[] = [];
   private readonly freeUniformBuffers: GPUBuffer[] = [];
   private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private evicted = 0;
+  /** Frees what is unreachable (evicted bind groups among it); set by the engine where the platform allows. */
+  collectGarbage: (() => void) | undefined;
   private readonly layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
   private readonly ids = new WeakMap<object, number>();
   private nextId = 0;
@@ -102,7 +107,7 @@ export class KernelRuntime {
   submitted = 0;
   completed = 0;
   /** Counters for tests and benchmarks. */
-  readonly counters = { dispatches: 0, submits: 0, pipelinesCompiled: 0, bindGroupHits: 0, bindGroupsCreated: 0 };
+  readonly counters = { dispatches: 0, submits: 0, pipelinesCompiled: 0, bindGroupHits: 0, bindGroupsCreated: 0, collections: 0 };
   /** Listeners told when a submit completes (buffer pools). */
   readonly onComplete: ((serial: number) => void)[] = [];
   /** FNV-1a hash and count of the labels recorded since the last wait began (see `takeWorkName`). */
@@ -294,7 +299,15 @@ export class KernelRuntime {
     group = this.device.createBindGroup({ layout: this.layoutOf(pipeline), entries, label });
     this.counters.bindGroupsCreated++;
     this.bindGroups.set(key, group);
-    if (this.bindGroups.size > BIND_GROUP_CACHE) this.bindGroups.delete(this.bindGroups.keys().next().value!);
+    if (this.bindGroups.size > BIND_GROUP_CACHE) {
+      this.bindGroups.delete(this.bindGroups.keys().next().value!);
+      // WebGPU has no destroy() for bind groups: release the evicted ones in bulk rather than at V8's leisure.
+      if (++this.evicted >= EVICTIONS_PER_COLLECT && this.collectGarbage) {
+        this.evicted = 0;
+        this.counters.collections++;
+        this.collectGarbage();
+      }
+    }
     return group;
   }
 
