@@ -109,8 +109,8 @@ export async function runTrain(engine: Engine, a: TrainArgs): Promise<TrainResul
 
     say(`model ${recipe.name}: ${recipe.title}; configuration ${config}, ${(model.parameterCount() / 1e6).toFixed(3)} M parameters`);
     say(`data: ${data.describe}`);
-    const settingsNow = { ...log.optimizer, lr: optimizer.paramGroups[0]!.initialLr ?? log.optimizer.lr };
-    say(`optimiser: ${settingsNow.kind} lr ${settingsNow.lr}${plan.kind === 'cosine' ? ` (cosine-annealed over ${plan.epochs} epochs)` : ''} weight decay ${settingsNow.weightDecay}${settingsNow.momentum ? ` momentum ${settingsNow.momentum}` : ''}; batch ${batch}`);
+    const shown = { ...log.optimizer, lr: optimizer.paramGroups[0]!.initialLr ?? log.optimizer.lr };
+    say(`optimiser: ${shown.kind} lr ${shown.lr}${plan.kind === 'cosine' ? ` (cosine-annealed over ${plan.epochs} epochs)` : ''} weight decay ${shown.weightDecay}${shown.momentum ? ` momentum ${shown.momentum}` : ''}; batch ${batch}`);
     if (opened) say(`resuming from ${a.resume} after epoch ${done}${progress ? ` and ${progress.step} of its ${progress.steps} steps` : ''} (step ${step}), to epoch ${target}`);
     const bar = new ProgressBar();
     let interrupted = false;
