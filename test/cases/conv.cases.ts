@@ -9,9 +9,8 @@ import type { Tensor } from '../../src/graph/tensor.js';
 import { convGeometry, type ConvGeometryOptions } from '../../src/kernels/conv-geometry.js';
 import { conv2dBackwardWeightKernel, conv2dDepthwiseKernel, conv2dKernel } from '../../src/kernels/conv-gpu.js';
 import * as ops from '../../src/kernels/ops.js';
-import type { TunableKernel } from '../../src/kernels/variants.js';
 import { autogradCheck, checkOp, expectClose, gradCheck, randomHost, toGpu, toHost, type Tolerance } from '../helpers/compare.js';
-import { expectThrows, type Case, type Suite } from './types.js';
+import { expectThrows, eachVariant, type Case, type Suite } from './types.js';
 
 // f32 sums of up to a few hundred products of values in [-1, 1], in a different order from the float64 reference.
 const TOL: Tolerance = { abs: 2e-4, rel: 2e-4 };
@@ -51,20 +50,6 @@ const geometries: Geo[] = [
 
 function isDepthwise(g: Geo): boolean {
   return (g.o.groups ?? 1) > 1 && g.w[2] === 1;
-}
-
-/** Runs `fn` once per variant of `kernel` this device supports, naming the variant in failures. */
-async function eachVariant(engine: Engine, kernel: TunableKernel<unknown>, fn: () => Promise<void>): Promise<void> {
-  for (const v of engine.variants.supported(kernel)) {
-    engine.variants.force(kernel.name, v);
-    try {
-      await fn();
-    } catch (e) {
-      throw new Error(`[${kernel.name} = ${v}] ${(e as Error).message}`);
-    } finally {
-      engine.variants.force(kernel.name, undefined);
-    }
-  }
 }
 
 function inputs(g: Geo, seed: number) {

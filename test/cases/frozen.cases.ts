@@ -14,7 +14,7 @@ import { Adam } from '../../src/optim/adam.js';
 import { RECIPES } from '../../src/train/recipes.js';
 import type { ForwardModel } from '../../src/train/trainer.js';
 import { expectClose, randomHost, toGpu, type Tolerance } from '../helpers/compare.js';
-import { expectThrows, type Case, type Suite } from './types.js';
+import { dispatchesOf, eachVariant, expectThrows, type Case, type Suite } from './types.js';
 
 const TOL: Tolerance = { abs: 2e-4, rel: 2e-4 };
 
@@ -38,27 +38,17 @@ const cases: Case[] = [
         const x = toGpu(engine, xh);
         const w = engine.freeze(toGpu(engine, wh));
         const plain = toGpu(engine, wh);
-        for (const v of engine.variants.supported(conv2dKernel)) {
-          engine.variants.force(conv2dKernel.name, v);
-          try {
-            const count = (fn: () => void): number => {
-              const d0 = engine.runtime.counters.dispatches;
-              fn();
-              return engine.runtime.counters.dispatches - d0;
-            };
-            let y1 = conv2d(x, plain, s.o);
-            const unfrozen = count(() => (y1 = conv2d(x, plain, s.o)));
-            let y2 = conv2d(x, w, s.o); // packs and keeps
-            const frozen = count(() => (y2 = conv2d(x, w, s.o)));
-            check(frozen === unfrozen - 1, `[${v}] ${frozen} dispatches with frozen weights, ${unfrozen} without`);
-            expectClose(await y2.read(), want, TOL, `[${v}] frozen conv ${s.x} * ${s.w}`);
-            expectClose(await y1.read(), want, TOL, `[${v}] plain conv ${s.x} * ${s.w}`);
-            y1.dispose();
-            y2.dispose();
-          } finally {
-            engine.variants.force(conv2dKernel.name, undefined);
-          }
-        }
+        await eachVariant(engine, conv2dKernel, async (v) => {
+          let y1 = conv2d(x, plain, s.o);
+          const unfrozen = dispatchesOf(engine, () => (y1 = conv2d(x, plain, s.o)));
+          let y2 = conv2d(x, w, s.o); // packs and keeps
+          const frozen = dispatchesOf(engine, () => (y2 = conv2d(x, w, s.o)));
+          check(frozen === unfrozen - 1, `${frozen} dispatches with frozen weights, ${unfrozen} without`);
+          expectClose(await y2.read(), want, TOL, `[${v}] frozen conv ${s.x} * ${s.w}`);
+          expectClose(await y1.read(), want, TOL, `[${v}] plain conv ${s.x} * ${s.w}`);
+          y1.dispose();
+          y2.dispose();
+        });
         const before = gpuObjects(engine).textures;
         const live = engine.memory().liveBytes;
         w.dispose();
@@ -79,25 +69,14 @@ const cases: Case[] = [
         const a = toGpu(engine, ah);
         const b = engine.freeze(toGpu(engine, bh));
         const plain = toGpu(engine, bh);
-        for (const v of engine.variants.supported(matmulKernel)) {
-          engine.variants.force(matmulKernel.name, v);
-          try {
-            const count = (bb: typeof b): number => {
-              const d0 = engine.runtime.counters.dispatches;
-              const y = matmul(a, bb, { transB: s.transB });
-              const n = engine.runtime.counters.dispatches - d0;
-              y.dispose();
-              return n;
-            };
-            count(b);
-            const frozen = count(b);
-            const unfrozen = count(plain);
-            check(frozen === unfrozen - (v.startsWith('texture') ? 1 : 0), `[${v}] ${frozen} dispatches with a frozen B, ${unfrozen} without`);
-            expectClose(await matmul(a, b, { transB: s.transB }).read(), want, TOL, `[${v}] frozen matmul ${s.a} x ${s.b}`);
-          } finally {
-            engine.variants.force(matmulKernel.name, undefined);
-          }
-        }
+        await eachVariant(engine, matmulKernel, async (v) => {
+          const count = (bb: typeof b): number => dispatchesOf(engine, () => matmul(a, bb, { transB: s.transB }).dispose());
+          count(b);
+          const frozen = count(b);
+          const unfrozen = count(plain);
+          check(frozen === unfrozen - (v.startsWith('texture') ? 1 : 0), `${frozen} dispatches with a frozen B, ${unfrozen} without`);
+          expectClose(await matmul(a, b, { transB: s.transB }).read(), want, TOL, `[${v}] frozen matmul ${s.a} x ${s.b}`);
+        });
         for (const t of [a, b, plain]) t.dispose();
       }
     },
@@ -142,9 +121,9 @@ const cases: Case[] = [
         const shape = spec.frames === 1 ? [2, spec.size, spec.size, spec.channels] : [1, spec.frames, spec.size, spec.size, spec.channels];
         const x = toGpu(engine, randomHost(shape, 7));
         const forward = (): { logits: Tensor; dispatches: number } => {
-          const d0 = engine.runtime.counters.dispatches;
-          const logits = noGrad(() => tidy(() => keep(model.forward(x).logits!)));
-          return { logits, dispatches: engine.runtime.counters.dispatches - d0 };
+          let logits!: Tensor;
+          const dispatches = dispatchesOf(engine, () => (logits = noGrad(() => tidy(() => keep(model.forward(x).logits!)))));
+          return { logits, dispatches };
         };
         const plain = forward();
         const want = await plain.logits.read();

@@ -1,26 +1,12 @@
-import type { Engine } from '../../src/device/engine.js';
 import type { DType } from '../../src/graph/dtype.js';
 import { HostTensor } from '../../src/graph/host.js';
 import * as ops from '../../src/kernels/ops.js';
 import type { TunableKernel } from '../../src/kernels/variants.js';
 import { checkOp, randomHost } from '../helpers/compare.js';
-import { expectThrows, type Case, type Suite } from './types.js';
+import { expectThrows, eachVariant, type Case, type Suite } from './types.js';
 
 // Copies are bit-exact.
 const EXACT = { abs: 0, rel: 0 };
-
-async function eachVariant(engine: Engine, kernel: TunableKernel<unknown>, fn: () => Promise<void>): Promise<void> {
-  for (const v of engine.variants.supported(kernel)) {
-    engine.variants.force(kernel.name, v);
-    try {
-      await fn();
-    } catch (e) {
-      throw new Error(`variant ${v}: ${(e as Error).message}`);
-    } finally {
-      engine.variants.force(kernel.name, undefined);
-    }
-  }
-}
 
 const transposeKernel = ops.transposeKernel as TunableKernel<unknown>;
 

@@ -1,9 +1,8 @@
-import type { Engine } from '../../src/device/engine.js';
 import { HostTensor } from '../../src/graph/host.js';
 import * as ops from '../../src/kernels/ops.js';
 import type { TunableKernel } from '../../src/kernels/variants.js';
 import { checkOp, expectClose, randomHost, toGpu } from '../helpers/compare.js';
-import { expectThrows, type Case, type Suite } from './types.js';
+import { expectThrows, eachVariant, type Case, type Suite } from './types.js';
 
 // Sums: f32 accumulation in a tree, so relative 1e-5·log2(n) (and as much absolute for mixed-sign data).
 function sumTol(n: number) {
@@ -12,20 +11,6 @@ function sumTol(n: number) {
 }
 // max / min / argmax compare exactly.
 const EXACT = { abs: 0, rel: 0 };
-
-/** Runs `fn` once per supported variant of `kernel`, each forced. */
-async function eachVariant(engine: Engine, kernel: TunableKernel<unknown>, fn: (variant: string) => Promise<void>): Promise<void> {
-  for (const v of engine.variants.supported(kernel)) {
-    engine.variants.force(kernel.name, v);
-    try {
-      await fn(v);
-    } catch (e) {
-      throw new Error(`variant ${v}: ${(e as Error).message}`);
-    } finally {
-      engine.variants.force(kernel.name, undefined);
-    }
-  }
-}
 
 const rowsKernel = ops.reduceRowsKernel as TunableKernel<unknown>;
 
