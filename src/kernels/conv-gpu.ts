@@ -180,6 +180,7 @@ interface WeightLayout {
  * model's) are packed once per layout and kept with the tensor, so their `release` does nothing.
  */
 function packWeights(engine: Engine, texture: boolean, src: Tensor, l: WeightLayout): Packed {
+  if (!engine.isFrozen(src)) return packWeightsNow(engine, texture, src, l);
   const key = `conv2d weight ${texture ? 'texture' : 'buffer'} ${l.layers} ${l.taps} ${l.kp} ${l.inner} ${l.cols} ${l.colsQ} ${l.sTap} ${l.sInner} ${l.sCol} ${l.sLayer}`;
   const kept = engine.derived(src, key, () => packWeightsNow(engine, texture, src, l), (p) => p.release());
   return kept ? { ...kept, release: () => {} } : packWeightsNow(engine, texture, src, l);

@@ -333,7 +333,7 @@ function runTextured(engine: Engine, p: MatmulProblem, v: TextureKernel): Tensor
     pack(p.b, t, { rows: K, cols: N, rowsP: 4 * kq, colsQ: nP / 4, sRow: transB ? 1 : N, sCol: transB ? K : 1, stride: K * N, r0: 0 }, plan.bMatrices, 'b');
     return t;
   };
-  const kept = engine.derived(p.b, `matmul b ${K} ${N} ${transB} ${plan.bMatrices}`, stageB, (t) => pool.release(t));
+  const kept = engine.isFrozen(p.b) ? engine.derived(p.b, `matmul b ${K} ${N} ${transB} ${plan.bMatrices}`, stageB, (t) => pool.release(t)) : undefined;
   const bt = kept ?? stageB();
   const tilesN = nP / v.tileN;
   for (let m0 = 0; m0 < M; m0 += chunk) {

@@ -55,7 +55,7 @@ export interface EpochRun {
   resume?: EpochProgress;
   /** Checked after every step: once aborted, the epoch stops after the step in flight and reports its progress. */
   signal?: AbortSignal;
-  /** Calls `onCheckpoint` after every `every` steps (not after the last one, which ends the epoch). */
+  /** Calls `save` after every `every` steps, the pipeline drained (not after the last step: the epoch ends there). */
   checkpoint?: { every: number; save: (p: EpochProgress) => Promise<void> };
 }
 
